@@ -1,0 +1,35 @@
+"""The one record every stage shares: a rule produces it, flake8 prints it, the fixer rewrites it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str  # "TCS001"
+    path: str  # file the line is in
+    line: int  # 1-based
+    col: int  # 0-based, as flake8 reports it
+    end_line: int
+    end_col: int
+    summary: str  # what is wrong, without the code: "in-place write to KVCache._current_idx"
+    why: str  # what torch.compile does with it
+    fix: str  # how to fix it, in words
+    root: str = ""  # qualified name of the compiled root that reaches the line
+    chain: tuple[str, ...] = ()  # root -> ... -> function holding the line
+    function: str = ""  # qualified name of the function holding the line
+    # Machine-readable hints for the fixer: rule-specific keys (e.g. {"target": "self._current_idx"}).
+    data: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def reached_from(self) -> str:
+        return " -> ".join(self.chain) if self.chain else self.root
+
+    def message(self) -> str:
+        """The flake8 text: starts with the code, names the path, says why and the fix."""
+        where = f" reached from {self.reached_from}" if self.reached_from else ""
+        return f"{self.code} {self.summary}{where}; {self.why}; fix: {self.fix}"
+
+    def as_flake8(self) -> tuple[int, int, str]:
+        return self.line, self.col, self.message()

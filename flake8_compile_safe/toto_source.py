@@ -1,0 +1,69 @@
+"""Fetch the real Toto source (``toto-ts`` from the package registry) into a local cache.
+
+Nothing of Toto is committed to this repository: tests, benchmarks, the fixer's end-to-end
+checks and the validation suite all call :func:`fetch_toto` instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+TOTO_VERSION = "0.2.0"
+
+
+def cache_dir() -> Path:
+    """``$COMPILE_SAFE_CACHE`` or ``~/.cache/flake8-compile-safe``."""
+    env = os.environ.get("COMPILE_SAFE_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "flake8-compile-safe"
+
+
+def fetch_toto(version: str = TOTO_VERSION, cache: Path | None = None) -> Path:
+    """Return a directory holding the ``toto`` package of ``toto-ts==version``.
+
+    Downloads the wheel once (``pip download --no-deps``) and unpacks only the ``toto``
+    package. The unpack goes to a temporary directory renamed into place, so an interrupted
+    run never leaves a half-written tree behind.
+    """
+    cache = Path(cache) if cache is not None else cache_dir()
+    target = cache / f"toto-ts-{version}"
+    if (target / "toto" / "model" / "util.py").is_file():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        wheel_dir = Path(tmp) / "wheel"
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+               "--disable-pip-version-check", "-d", str(wheel_dir), f"toto-ts=={version}"]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list(wheel_dir.glob("toto_ts-*.whl"))
+        if result.returncode != 0 or not wheels:
+            raise RuntimeError(f"could not download toto-ts=={version}: {result.stderr.strip()[-500:]}")
+        unpacked = Path(tmp) / "unpacked"
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            members = [m for m in wheel.namelist() if m.startswith("toto/")]
+            wheel.extractall(unpacked, members)
+        try:
+            os.replace(unpacked, target)
+        except OSError:
+            # Another process won the race; its tree is complete by construction.
+            if not (target / "toto" / "model" / "util.py").is_file():
+                raise
+    return target
+
+
+def copy_toto(dest: Path, version: str = TOTO_VERSION) -> Path:
+    """Copy a fresh, writable Toto tree to ``dest`` (for the fixer and validation runs)."""
+    src = fetch_toto(version)
+    shutil.copytree(src, dest, dirs_exist_ok=False)
+    return dest
+
+
+if __name__ == "__main__":  # pragma: no cover - convenience for shell scripts
+    print(fetch_toto(sys.argv[1] if len(sys.argv) > 1 else TOTO_VERSION))
