@@ -1,0 +1,59 @@
+"""The flake8 face of the pipeline: ``flake8 --select=TCS``."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from . import __version__
+from .analysis import analyze_index, report_for_root
+from .project import ProjectIndex, find_project_root
+
+
+class CompileSafeChecker:
+    name = "flake8-compile-safe"
+    version = __version__
+
+    compile_safe_root: str | None = None
+    compile_safe_roots: tuple[str, ...] = ()
+
+    def __init__(self, tree: ast.Module, filename: str):
+        self.tree = tree
+        self.filename = filename
+
+    @classmethod
+    def add_options(cls, parser) -> None:
+        parser.add_option(
+            "--compile-safe-root", default=None, parse_from_config=True,
+            help="Project root whose files are indexed for cross-file analysis "
+                 "(default: nearest pyproject.toml, setup.cfg, setup.py or .git above each file).")
+        parser.add_option(
+            "--compile-safe-roots", default="", parse_from_config=True, comma_separated_list=True,
+            help="Extra compiled roots, as qualified names (pkg.mod.Class.method) or suffixes (Class.method).")
+
+    @classmethod
+    def parse_options(cls, options) -> None:
+        cls.compile_safe_root = options.compile_safe_root or None
+        cls.compile_safe_roots = tuple(r for r in (options.compile_safe_roots or ()) if r)
+
+    def run(self):
+        for finding in self._findings():
+            yield finding.line, finding.col, finding.message(), type(self)
+
+    def _findings(self):
+        if self.filename in ("-", "stdin") or not Path(self.filename).is_file():
+            return self._single_file_findings()
+        path = Path(self.filename).resolve()
+        root = Path(self.compile_safe_root).resolve() if self.compile_safe_root else find_project_root(path)
+        report = report_for_root(root, self.compile_safe_roots, trees={str(path): self.tree})
+        if str(path) not in report.index.by_path:
+            # Outside the indexed tree (a skipped folder, or a root that does not contain it).
+            return self._single_file_findings()
+        return report.for_path(path)
+
+    def _single_file_findings(self):
+        index = ProjectIndex(Path.cwd())
+        index.add_module(Path(self.filename if self.filename not in ("-", "stdin") else "stdin.py").resolve(),
+                         self.tree)
+        index.finish()
+        return analyze_index(index, self.compile_safe_roots).findings

@@ -1,0 +1,59 @@
+"""What every rule is: a code, a check over one statement in context, and its own docs and examples.
+
+As in Fixit, a rule's ``VALID`` and ``INVALID`` examples are at once its tests
+(``tests/test_rule_examples.py``), its docs page (``docs/rules/TCSnnn.md``, generated) and
+its fixer expectations.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable
+
+from ..callgraph import walk_expr, own_exprs
+
+if TYPE_CHECKING:
+    from ..callgraph import FunctionAnalyzer
+
+
+@dataclass
+class Hit:
+    node: ast.AST
+    summary: str
+    why: str | None = None  # defaults to the rule's
+    fix: str | None = None
+    data: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Example:
+    code: str
+    note: str = ""
+
+
+class Rule:
+    code: str = ""
+    name: str = ""
+    why: str = ""  # one clause for the flake8 message
+    fix: str = ""  # one clause for the flake8 message
+    # Docs page, Ruff style.
+    what_it_does: str = ""
+    why_bad: str = ""
+    use_instead_note: str = ""
+    fix_safety: str = ""
+    VALID: tuple[Example, ...] = ()
+    INVALID: tuple[Example, ...] = ()
+
+    def check(self, stmt: ast.stmt, an: "FunctionAnalyzer") -> Iterable[Hit]:
+        raise NotImplementedError
+
+    @staticmethod
+    def nodes(stmt: ast.stmt):
+        for expr in own_exprs(stmt):
+            yield from walk_expr(expr)
+
+
+def source_of(node: ast.AST, limit: int = 60) -> str:
+    text = ast.unparse(node)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

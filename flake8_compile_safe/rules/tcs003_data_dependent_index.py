@@ -1,0 +1,121 @@
+"""TCS003: a slice bound or index that comes from tensor data or mutable Python-int state."""
+
+from __future__ import annotations
+
+import ast
+
+from ..callgraph import HOST, INTSTATE, TENSOR_VALUE
+from .base import Example, Hit, Rule, source_of
+
+REASONS = {
+    TENSOR_VALUE: "a tensor used as a slice bound makes dynamo skip the whole frame and run it eagerly",
+    HOST: "a number read from a tensor used as an index is data-dependent: a graph break at the read and one "
+          "recompile per value",
+    INTSTATE: "a mutable Python int used as an index is specialised: one recompile per value until "
+              "recompile_limit (8)",
+}
+
+
+class DataDependentIndex(Rule):
+    code = "TCS003"
+    name = "data-dependent-index"
+    why = "the graph's shapes would depend on data, so dynamo falls back, breaks or recompiles"
+    fix = ("keep fixed-length buffers and write with index_copy_ at `start + arange(n)` (a tensor position); "
+           "read the full buffer and mask unwritten slots")
+    what_it_does = ("Flags subscripts (reads and writes) whose slice bound comes from a tensor, from a number "
+                    "read out of a tensor, or from a Python int attribute the code mutates; and integer "
+                    "indices from the last two. `k[:, start:end] = v` with tensor `start`, `k[:, :end_idx]` "
+                    "with `end_idx` from `.item()`, `k[:, pos] = v` with a Python-int `pos` that advances.")
+    why_bad = ("A slice's length is a shape. With a tensor bound, dynamo cannot trace it at all and gives up "
+               "on the whole frame ('Skipping the function and falling back to eager', counted in "
+               "`counters['unimplemented']`). With a host number the read is a graph break and the shape is "
+               "specialised per value; with mutable int state every step is a new constant: a recompile per "
+               "decode step until `recompile_limit`.")
+    use_instead_note = "Write at a tensor position with `index_copy_`, read the fixed-length buffer, mask the rest."
+    fix_safety = ("Slice assignment `buf[..., start:end, ...] = v` with tensor `start` becomes "
+                  "`buf.index_copy_(dim, start + torch.arange(v.shape[dim]), v)`: the same values, provided the "
+                  "slice is in bounds (a slice would clamp; `index_copy_` raises). Reads that return a shorter "
+                  "view change shape, so they are rewritten only inside a recognised recipe (Toto).")
+    INVALID = (
+        Example('''\
+import torch
+
+
+class Cache:
+    def __init__(self):
+        self.keys = torch.zeros(8, 4)
+        self.end = torch.zeros((), dtype=torch.long)
+
+    def append(self, k):
+        start = self.end
+        self.keys[start:start + k.shape[0]] = k  # TCS003: tensor slice bounds
+        n = int(self.end.item())
+        return self.keys[:n]  # TCS003: bound read from a tensor
+
+
+class Model(torch.nn.Module):
+    def forward(self, x, cache: Cache):
+        return cache.append(x)
+'''),
+        Example('''\
+import torch
+
+
+class Decoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pos = 0
+        self.register_buffer("cache", torch.zeros(16, 4))
+
+    def forward(self, x):
+        self.cache[self.pos] = x  # TCS003: a Python int that advances every call
+        self.pos += 1
+        return self.cache
+'''),
+    )
+    VALID = (
+        Example('''\
+import torch
+
+
+class Decoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("cache", torch.zeros(16, 4))
+        self.register_buffer("pos", torch.zeros(1, dtype=torch.long))
+
+    def forward(self, x):
+        self.cache.index_copy_(0, self.pos, x)
+        mask = torch.arange(16) <= self.pos
+        return self.cache * mask[:, None], x[:, :2]
+'''),
+    )
+
+    def check(self, stmt, an):
+        for node in self.nodes(stmt):
+            if not isinstance(node, ast.Subscript):
+                continue
+            if an.kind_of(node.value).cls:
+                continue  # obj[i] on a project class: a __getitem__ call, followed
+            parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+            found = []
+            for part in parts:
+                if isinstance(part, ast.Slice):
+                    for bound in (part.lower, part.upper, part.step):
+                        value = an.kind_of(bound).value if bound is not None else None
+                        if value in REASONS:
+                            found.append((bound, value, "slice bound"))
+                else:
+                    value = an.kind_of(part).value
+                    if value in (HOST, INTSTATE):
+                        found.append((part, value, "index"))
+            if not found:
+                continue
+            worst = max(found, key=lambda f: (TENSOR_VALUE, HOST, INTSTATE).index(f[1]) * -1)
+            described = ", ".join(
+                f"{source_of(b, 30)} ({'tensor' if v == TENSOR_VALUE else 'host number' if v == HOST else 'mutable int'} {what})"
+                for b, v, what in found)
+            yield Hit(node, f"data-dependent index in `{source_of(node)}`: {described}",
+                      why=REASONS[worst[1]],
+                      data={"kind": "tensor-slice" if worst[1] == TENSOR_VALUE else worst[1],
+                            "store": isinstance(node.ctx, ast.Store), "expr": source_of(node, 300)})

@@ -1,0 +1,48 @@
+"""Stage 1, parse: read a Python file and turn it into an ``ast`` tree, or say in one line why not."""
+
+from __future__ import annotations
+
+import ast
+import io
+import tokenize
+from pathlib import Path
+
+
+class SourceError(Exception):
+    """A file that cannot be analysed: the message names the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+def read_text(path: str | Path) -> str:
+    """Decode a file the way Python does (PEP 263 cookie, else UTF-8)."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise SourceError(path, "no such file") from None
+    except IsADirectoryError:
+        raise SourceError(path, "is a directory, not a file") from None
+    except OSError as exc:
+        raise SourceError(path, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return data.decode(encoding)
+    except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
+        reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
+        raise SourceError(path, f"not valid UTF-8 (or its declared encoding): {reason}") from None
+
+
+def parse_source(text: str, path: str | Path) -> ast.Module:
+    try:
+        return ast.parse(text, filename=str(path))
+    except SyntaxError as exc:
+        raise SourceError(path, f"syntax error at line {exc.lineno}: {exc.msg}") from None
+    except ValueError as exc:  # e.g. source with NUL bytes
+        raise SourceError(path, f"cannot parse: {exc}") from None
+
+
+def parse_file(path: str | Path) -> ast.Module:
+    return parse_source(read_text(path), path)
