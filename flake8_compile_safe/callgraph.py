@@ -30,6 +30,15 @@ TENSOR_ATTRS = {"T", "mT", "H", "mH", "data", "real", "imag", "grad", "values", 
 STATIC_TENSOR_METHODS = {"size", "dim", "numel", "nelement", "element_size", "stride", "is_contiguous",
                          "get_device", "is_floating_point", "is_complex", "type", "data_ptr"}
 HOST_METHODS = {"item", "tolist", "numpy"}
+# Methods that only tensors (and arrays) have: their result is a tensor even when the receiver's
+# type is unknown (an unannotated `x` in `forward(self, x)`).
+TENSORISH_METHODS = {
+    "any", "all", "sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "norm", "abs", "float",
+    "long", "half", "bfloat16", "cuda", "clone", "detach", "contiguous", "view", "reshape", "squeeze",
+    "unsqueeze", "transpose", "permute", "matmul", "softmax", "log_softmax", "exp", "log", "sqrt", "sigmoid",
+    "masked_fill", "expand", "flatten", "unbind", "chunk", "split", "cumsum", "prod", "std", "var", "eq", "ne",
+    "gt", "lt", "ge", "le", "isnan", "isinf", "nonzero", "count_nonzero", "type_as", "new_zeros", "new_ones",
+}
 IS_COMPILING = {"torch.compiler.is_compiling", "torch._dynamo.is_compiling",
                 "torch.compiler.is_dynamo_compiling", "torch._utils.is_compiling"}
 MAX_CONTEXTS_PER_FUNCTION = 16
@@ -386,6 +395,8 @@ class FunctionAnalyzer:
             if method in STATIC_TENSOR_METHODS and recv.value == TENSOR_VALUE:
                 return NOTHING
             if recv.value == TENSOR_VALUE:
+                return Val(TENSOR_VALUE)
+            if method in TENSORISH_METHODS and recv.value is None and not recv.cls and not self.resolve_call(call):
                 return Val(TENSOR_VALUE)
         if resolved in ("int", "float", "bool", "complex"):
             arg = value_only(self.kind_of(call.args[0])) if call.args else NOTHING

@@ -7,7 +7,14 @@ from pathlib import Path
 
 from . import __version__
 from .analysis import analyze_index, report_for_root
+from .findings import Finding
 from .project import ProjectIndex, find_project_root
+
+
+def unreadable_finding(path: Path, problem: str) -> Finding:
+    return Finding("TCS900", str(path), 1, 0, 1, 0, summary=f"file not analysed: {problem}",
+                   why="code in it cannot be checked, nor followed from other files",
+                   fix="fix the file (save it as UTF-8 or declare its encoding)")
 
 
 class CompileSafeChecker:
@@ -35,6 +42,11 @@ class CompileSafeChecker:
     def parse_options(cls, options) -> None:
         cls.compile_safe_root = options.compile_safe_root or None
         cls.compile_safe_roots = tuple(r for r in (options.compile_safe_roots or ()) if r)
+        # flake8 reports unreadable files as E902 (missing, unreadable) and E999 (syntax error), and
+        # `--select=TCS` would hide them: a file we could not check must never pass silently.
+        chosen = [*(getattr(options, "select", None) or []), *(getattr(options, "extend_select", None) or [])]
+        if any(code.startswith("TCS") for code in chosen) and not any(code.startswith("E9") for code in chosen):
+            options.extend_select = [*(getattr(options, "extend_select", None) or []), "E902", "E999"]
 
     def run(self):
         for finding in self._findings():
@@ -46,6 +58,9 @@ class CompileSafeChecker:
         path = Path(self.filename).resolve()
         root = Path(self.compile_safe_root).resolve() if self.compile_safe_root else find_project_root(path)
         report = report_for_root(root, self.compile_safe_roots, trees={str(path): self.tree})
+        problem = report.index.errors.get(str(path))
+        if problem is not None:  # e.g. not UTF-8: flake8 falls back to latin-1, Python would not
+            return [unreadable_finding(path, problem)]
         if str(path) not in report.index.by_path:
             # Outside the indexed tree (a skipped folder, or a root that does not contain it).
             return self._single_file_findings()

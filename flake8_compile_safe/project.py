@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .source import SourceError, parse_file
+from .source import SourceError, parse_file, read_text
 
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 SKIP_DIRS = {
@@ -190,7 +190,11 @@ class ProjectIndex:
         for path in iter_python_files(index.root):
             key = str(path)
             try:
-                tree = trees.get(key) or parse_file(path)
+                if key in trees:
+                    read_text(path)  # flake8 decodes bad bytes as latin-1; Python would refuse them
+                    tree = trees[key]
+                else:
+                    tree = parse_file(path)
             except SourceError as exc:
                 index.errors[key] = exc.problem
                 continue

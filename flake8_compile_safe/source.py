@@ -30,9 +30,16 @@ def read_text(path: str | Path) -> str:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         return data.decode(encoding)
-    except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
-        reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
-        raise SourceError(path, f"not valid UTF-8 (or its declared encoding): {reason}") from None
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SourceError(path, f"not valid {exc.encoding}: byte {data[exc.start]:#04x} at line {line}") from None
+    except (SyntaxError, LookupError) as exc:  # bad bytes in the first two lines, or an unknown codec
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            line = data[: bad.start].count(b"\n") + 1
+            raise SourceError(path, f"not valid utf-8: byte {data[bad.start]:#04x} at line {line}") from None
+        raise SourceError(path, f"bad encoding declaration: {exc}") from None
 
 
 def parse_source(text: str, path: str | Path) -> ast.Module:

@@ -1,0 +1,99 @@
+"""The plugin as users run it: real flake8, in a subprocess, on files on disk."""
+
+import re
+
+from helpers import run_flake8, write_project
+
+MODEL = '''\
+import torch
+
+
+class M(torch.nn.Module):
+    def forward(self, t):
+        a = t.item()
+        b = t.item()  # noqa: TCS002
+        return a + b
+'''
+
+
+def test_plugin_is_registered():
+    result = run_flake8("--version")
+    assert "flake8-compile-safe" in result.stdout
+
+
+def test_reports_with_path_line_and_code_and_honours_noqa(tmp_path):
+    write_project(tmp_path, {"pkg/__init__.py": "", "pkg/model.py": MODEL})
+    result = run_flake8("--select=TCS", "pkg", cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1, result.stdout
+    assert re.match(r"pkg/model\.py:6:\d+: TCS002 `t\.item\(\)` copies a tensor value to the host "
+                    r"reached from M\.forward; .*; fix: ", lines[0])
+
+
+def test_clean_code_exits_zero(tmp_path):
+    write_project(tmp_path, {"m.py": "import torch\n\n\nclass M(torch.nn.Module):\n"
+                                     "    def forward(self, t):\n        return t * 2\n"})
+    result = run_flake8("--select=TCS", ".", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "")
+
+
+def test_bad_input_is_reported_and_other_files_still_linted(tmp_path):
+    write_project(tmp_path, {"pkg/__init__.py": "", "pkg/model.py": MODEL,
+                             "pkg/broken.py": "def broken(:\n    pass\n"})
+    (tmp_path / "pkg" / "latin.py").write_bytes(b"# no cookie\nname = 'caf\xe9'\n")
+    result = run_flake8("--select=TCS", "pkg", "missing.py", cwd=tmp_path)
+    out = result.stdout
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + out
+    assert re.search(r"^missing\.py:0:1: E902 .*No such file", out, re.M)
+    assert re.search(r"^pkg/broken\.py:1:\d+: E999 SyntaxError", out, re.M)
+    assert re.search(r"^pkg/latin\.py:1:1: TCS900 file not analysed: not valid utf-8: byte 0xe9 at line 2", out, re.M)
+    assert re.search(r"^pkg/model\.py:6:\d+: TCS002", out, re.M)
+
+
+def test_parallel_jobs_give_the_same_result(tmp_path):
+    files = {"pkg/__init__.py": ""}
+    for i in range(6):
+        files[f"pkg/m{i}.py"] = MODEL.replace("class M(", f"class M{i}(")
+    write_project(tmp_path, files)
+    serial = run_flake8("--select=TCS", "--jobs=1", "pkg", cwd=tmp_path)
+    parallel = run_flake8("--select=TCS", "--jobs=2", "pkg", cwd=tmp_path)
+    assert sorted(serial.stdout.splitlines()) == sorted(parallel.stdout.splitlines())
+    assert len(serial.stdout.splitlines()) == 6
+
+
+CROSS_FILE = {
+    "pkg/__init__.py": "",
+    "pkg/ops.py": "def read(t):\n    return t.item()\n",
+    "pkg/model.py": "import torch\nfrom pkg.ops import read\n\n\nclass M(torch.nn.Module):\n"
+                    "    def forward(self, t):\n        return read(t)\n",
+}
+
+
+def test_linting_one_file_uses_the_whole_project(tmp_path):
+    write_project(tmp_path, CROSS_FILE)
+    result = run_flake8("--select=TCS", "pkg/ops.py", cwd=tmp_path)
+    assert "pkg/ops.py:2:12: TCS002" in result.stdout
+    assert "reached from M.forward -> read" in result.stdout
+
+
+def test_root_options_from_command_line_and_config(tmp_path):
+    write_project(tmp_path, {"lib/ops.py": "def decode(t):\n    return t.item()\n"})
+    assert run_flake8("--select=TCS", "lib", cwd=tmp_path).stdout == ""
+    cli = run_flake8("--select=TCS", "--compile-safe-roots=ops.decode", "lib", cwd=tmp_path)
+    assert "lib/ops.py:2:12: TCS002" in cli.stdout
+    (tmp_path / "setup.cfg").write_text("[flake8]\ncompile-safe-roots = decode\n")
+    assert "TCS002" in run_flake8("--select=TCS", "lib", cwd=tmp_path).stdout
+
+
+def test_explicit_project_root(tmp_path):
+    # pkg/ has its own marker, so by default its project is pkg/ alone and app/ is not indexed;
+    # --compile-safe-root widens the project to the folder above both.
+    project = tmp_path / "a" / "b"
+    write_project(project, {"pkg/__init__.py": "", "pkg/setup.cfg": "", "pkg/ops.py": CROSS_FILE["pkg/ops.py"],
+                            "app/model.py": CROSS_FILE["pkg/model.py"]})
+    target = str(project / "pkg" / "ops.py")
+    assert run_flake8("--select=TCS", target).stdout == ""
+    result = run_flake8("--select=TCS", f"--compile-safe-root={project}", target)
+    assert "ops.py:2:12: TCS002" in result.stdout
