@@ -71,6 +71,18 @@ def iter_python_files(root: Path):
                 yield Path(dirpath) / filename
 
 
+def iter_statements(body: list[ast.stmt]):
+    """Every statement in ``body`` and the blocks nested in it (not expressions, not classes)."""
+    stack = list(reversed(body))
+    while stack:
+        stmt = stack.pop()
+        yield stmt
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            block = getattr(stmt, name, None)
+            if block and not isinstance(stmt, ast.ClassDef):
+                stack.extend(reversed(block))
+
+
 def dotted(node: ast.AST) -> str | None:
     """``a.b.c`` for a Name/Attribute chain, else None."""
     parts = []
@@ -221,7 +233,9 @@ class ProjectIndex:
                 self._collect_attributes(klass)
 
     def _collect_imports(self, module: ModuleInfo) -> None:
-        for node in ast.walk(module.tree):
+        # Statements only (module level, under if/try, and function bodies): a full ast.walk over
+        # every expression of a large project costs more than parsing it.
+        for node in iter_statements(module.tree.body):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
@@ -280,7 +294,9 @@ class ProjectIndex:
         for method in klass.methods.values():
             param_annotations = {a.arg: a.annotation for a in method.params if a.annotation is not None}
             in_init = method.name in INIT_METHODS
-            for node in ast.walk(method.node):
+            for node in iter_statements(method.node.body):
+                if isinstance(node, ast.Expr):
+                    node = node.value  # self.register_buffer(...), mark_static_address(...)
                 if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
                     targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                     for target in targets:
