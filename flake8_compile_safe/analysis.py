@@ -7,6 +7,7 @@ share. Results are cached per (project root, extra roots) for the life of the pr
 from __future__ import annotations
 
 import ast
+import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,7 +53,13 @@ def analyze_index(index: ProjectIndex, extra_roots: tuple[str, ...] = (),
                     summary=hit.summary, why=hit.why or rule.why, fix=hit.fix or rule.fix,
                     root=item.root.display, chain=item.chain, function=an.func.qualname, data=hit.data)
 
-    reached = graph.reach(roots, on_statement)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # as in ProjectIndex.build: many small objects, no cycles worth collecting
+    try:
+        reached = graph.reach(roots, on_statement)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     report = Report(index, roots, reached)
     report.findings = sorted(found.values(), key=lambda f: (f.path, f.line, f.col, f.code))
     for finding in report.findings:

@@ -138,15 +138,47 @@ def own_exprs(stmt: ast.stmt) -> list[ast.AST]:
     return [stmt]
 
 
-def walk_expr(node: ast.AST):
-    """``ast.walk`` that stays out of lambdas (their bodies run only if called)."""
+_SKIP_NODES = (ast.Lambda, ast.expr_context, ast.operator, ast.cmpop, ast.boolop, ast.unaryop)
+
+
+def walk_expr(node: ast.AST) -> list[ast.AST]:
+    """Every node under ``node``, staying out of lambdas (their bodies run only if called).
+
+    Hand-rolled over ``_fields``: ``ast.walk`` dominates the profile on large projects.
+    """
+    out = []
     stack = [node]
     while stack:
         current = stack.pop()
-        yield current
-        for child in ast.iter_child_nodes(current):
-            if not isinstance(child, ast.Lambda):
-                stack.append(child)
+        out.append(current)
+        for name in current._fields:
+            child = getattr(current, name, None)
+            if isinstance(child, ast.AST):
+                if not isinstance(child, _SKIP_NODES):
+                    stack.append(child)
+            elif isinstance(child, list):
+                for item in child:
+                    if isinstance(item, ast.AST) and not isinstance(item, _SKIP_NODES):
+                        stack.append(item)
+    return out
+
+
+class StatementNodes:
+    """The nodes a statement evaluates itself, bucketed by type, computed once per statement."""
+
+    __slots__ = ("stmt", "by_type")
+
+    def __init__(self, stmt: ast.stmt):
+        self.stmt = stmt  # keeps id(stmt) valid while cached
+        self.by_type: dict[type, list[ast.AST]] = {}
+        for expr in own_exprs(stmt):
+            for node in walk_expr(expr):
+                self.by_type.setdefault(type(node), []).append(node)
+
+    def of(self, *types: type) -> list[ast.AST]:
+        if len(types) == 1:
+            return self.by_type.get(types[0], [])
+        return [n for t in types for n in self.by_type.get(t, [])]
 
 
 class FunctionAnalyzer:
@@ -290,12 +322,15 @@ class FunctionAnalyzer:
         elif isinstance(target, ast.Starred):
             self._assign(target.value, NOTHING, nested)
 
+    def nodes(self, stmt: ast.stmt) -> StatementNodes:
+        return self.engine.statement_nodes(stmt)
+
     def _record_calls(self, stmt: ast.stmt) -> None:
-        for expr in own_exprs(stmt):
-            for node in walk_expr(expr):
-                if isinstance(node, ast.Call) or (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)):
-                    for target in self.resolve_call(node):
-                        self.calls.append((node, target))
+        nodes = self.nodes(stmt)
+        for node in nodes.of(ast.Call, ast.Subscript):
+            if isinstance(node, ast.Call) or isinstance(node.ctx, ast.Load):
+                for target in self.resolve_call(node):
+                    self.calls.append((node, target))
 
     # -- values --------------------------------------------------------------------------------
     def class_of(self, val: Val) -> ClassInfo | None:
@@ -526,6 +561,13 @@ class CallGraph:
     index: ProjectIndex
     _summaries: dict = field(default_factory=dict)
     _in_progress: set = field(default_factory=set)
+    _statement_nodes: dict = field(default_factory=dict)
+
+    def statement_nodes(self, stmt: ast.stmt) -> StatementNodes:
+        cached = self._statement_nodes.get(id(stmt))
+        if cached is None:
+            cached = self._statement_nodes[id(stmt)] = StatementNodes(stmt)
+        return cached
 
     def context_for(self, target: CallTarget) -> Context | None:
         if target.func.node is None:

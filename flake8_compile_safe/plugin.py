@@ -11,6 +11,15 @@ from .findings import Finding
 from .project import ProjectIndex, find_project_root
 
 
+def _tcs_selected(options) -> bool:
+    """False only when an explicit --select leaves TCS out (then there is no point analysing)."""
+    select = getattr(options, "select", None)
+    if select is None:
+        return True
+    chosen = [*select, *(getattr(options, "extend_select", None) or [])]
+    return any("TCS".startswith(code) or code.startswith("TCS") for code in chosen)
+
+
 def unreadable_finding(path: Path, problem: str) -> Finding:
     return Finding("TCS900", str(path), 1, 0, 1, 0, summary=f"file not analysed: {problem}",
                    why="code in it cannot be checked, nor followed from other files",
@@ -21,6 +30,7 @@ class CompileSafeChecker:
     name = "flake8-compile-safe"
     version = __version__
 
+    enabled = True
     compile_safe_root: str | None = None
     compile_safe_roots: tuple[str, ...] = ()
 
@@ -39,7 +49,10 @@ class CompileSafeChecker:
             help="Extra compiled roots, as qualified names (pkg.mod.Class.method) or suffixes (Class.method).")
 
     @classmethod
-    def parse_options(cls, options) -> None:
+    def parse_options(cls, *args) -> None:
+        # flake8 calls parse_options(option_manager, options, filenames) when it can.
+        options = args[1] if len(args) == 3 else args[0]
+        filenames = args[2] if len(args) == 3 else getattr(options, "filenames", [])
         cls.compile_safe_root = options.compile_safe_root or None
         cls.compile_safe_roots = tuple(r for r in (options.compile_safe_roots or ()) if r)
         # flake8 reports unreadable files as E902 (missing, unreadable) and E999 (syntax error), and
@@ -47,8 +60,28 @@ class CompileSafeChecker:
         chosen = [*(getattr(options, "select", None) or []), *(getattr(options, "extend_select", None) or [])]
         if any(code.startswith("TCS") for code in chosen) and not any(code.startswith("E9") for code in chosen):
             options.extend_select = [*(getattr(options, "extend_select", None) or []), "E902", "E999"]
+        cls.enabled = _tcs_selected(options)
+        if cls.enabled:
+            cls._prebuild(filenames or ["."])
+
+    @classmethod
+    def _prebuild(cls, filenames) -> None:
+        """Analyse each project now, in flake8's main process, before ``--jobs`` forks workers.
+
+        Forked workers inherit the finished analysis instead of each re-indexing the whole
+        project (where the platform forks; elsewhere each worker builds it once, lazily).
+        """
+        roots = set()
+        for name in filenames:
+            if name in ("-", "stdin") or not Path(name).exists():
+                continue
+            roots.add(Path(cls.compile_safe_root).resolve() if cls.compile_safe_root else find_project_root(name))
+        for root in sorted(roots):
+            report_for_root(root, cls.compile_safe_roots)
 
     def run(self):
+        if not self.enabled:
+            return
         for finding in self._findings():
             yield finding.line, finding.col, finding.message(), type(self)
 

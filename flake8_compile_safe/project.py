@@ -7,11 +7,13 @@ once per file; ``--jobs`` forks workers, each of which builds it once).
 from __future__ import annotations
 
 import ast
+import gc
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .source import SourceError, parse_file, read_text
+from .source import SourceError, parse_source, read_text
 
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 SKIP_DIRS = {
@@ -37,6 +39,9 @@ TORCH_NON_TENSOR = {
     "torch.no_grad", "torch.inference_mode", "torch.autocast", "torch.compile",
     "torch._dynamo.graph_break", "torch._dynamo.mark_static_address", "torch.cuda.is_available",
 }
+
+
+COMPILE_MENTION = re.compile(r"torch\.compile\b|\bimport\b[^\n]*\bcompile\b")
 
 
 def find_project_root(path: str | Path) -> Path:
@@ -154,6 +159,7 @@ class ModuleInfo:
     functions: dict[str, FunctionInfo] = field(default_factory=dict)
     classes: dict[str, ClassInfo] = field(default_factory=dict)
     loggers: set[str] = field(default_factory=set)  # module-level names bound to logging.getLogger()
+    mentions_compile: bool = True
 
     @property
     def package(self) -> str:
@@ -192,6 +198,7 @@ class ProjectIndex:
         self.errors: dict[str, str] = {}  # path -> one-line problem (syntax error, encoding)
         self.globally_static_attrs: set[str] = set()
         self._module_class_cache: dict[str, bool] = {}
+        self._mro_cache: dict[str, list[ClassInfo]] = {}
 
     # -- building -----------------------------------------------------------------------------
     @classmethod
@@ -199,20 +206,31 @@ class ProjectIndex:
         """Index every ``.py`` under ``root``; ``trees`` reuses trees already parsed (flake8's)."""
         index = cls(Path(root).resolve())
         trees = trees or {}
+        # Millions of AST nodes, no reference cycles among them: the cyclic GC would rescan them
+        # on every generation-2 pass and triple the build time on a large project.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            index._build(trees)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        return index
+
+    def _build(self, trees: dict[str, ast.Module]) -> None:
+        index = self
         for path in iter_python_files(index.root):
             key = str(path)
             try:
-                if key in trees:
-                    read_text(path)  # flake8 decodes bad bytes as latin-1; Python would refuse them
-                    tree = trees[key]
-                else:
-                    tree = parse_file(path)
+                text = read_text(path)  # flake8 decodes bad bytes as latin-1; Python would refuse them
+                tree = trees[key] if key in trees else parse_source(text, path)
             except SourceError as exc:
                 index.errors[key] = exc.problem
                 continue
-            index.add_module(path, tree)
+            module = index.add_module(path, tree)
+            # Cheap filter for the torch.compile(...) call scan (a full expression walk per file).
+            module.mentions_compile = bool(COMPILE_MENTION.search(text))
         index.finish()
-        return index
 
     def add_module(self, path: Path, tree: ast.Module) -> ModuleInfo:
         name = module_name_for(path)
@@ -448,6 +466,9 @@ class ProjectIndex:
         return found if isinstance(found, FunctionInfo) else None
 
     def mro(self, klass: ClassInfo) -> list[ClassInfo]:
+        cached = self._mro_cache.get(klass.qualname)
+        if cached is not None:
+            return cached
         order, stack, seen = [], [klass], set()
         while stack:
             current = stack.pop(0)
@@ -456,6 +477,7 @@ class ProjectIndex:
             seen.add(current.qualname)
             order.append(current)
             stack.extend(b for b in (self.lookup_class(name) for name in current.bases) if b)
+        self._mro_cache[klass.qualname] = order
         return order
 
     def find_method(self, klass: ClassInfo, name: str) -> FunctionInfo | None:

@@ -52,6 +52,8 @@ def find_roots(index: ProjectIndex, extra: tuple[str, ...] = ()) -> list[Root]:
         if any(name in COMPILE_FUNCS for name in func.decorator_names()):
             add(func, None, "@torch.compile")
     for module in index.modules.values():
+        if not module.mentions_compile:
+            continue
         for call, cls, func in _compile_calls(module):
             for target, self_cls in _resolve_compile_target(index, module, call, cls, func):
                 add(target, self_cls, "torch.compile(...) call")

@@ -11,7 +11,6 @@ import ast
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
-from ..callgraph import walk_expr, own_exprs
 
 if TYPE_CHECKING:
     from ..callgraph import FunctionAnalyzer
@@ -49,9 +48,9 @@ class Rule:
         raise NotImplementedError
 
     @staticmethod
-    def nodes(stmt: ast.stmt):
-        for expr in own_exprs(stmt):
-            yield from walk_expr(expr)
+    def nodes(stmt: ast.stmt, an: "FunctionAnalyzer", *types: type) -> list[ast.AST]:
+        """The nodes of ``types`` that the statement evaluates itself (cached per statement)."""
+        return an.nodes(stmt).of(*types)
 
 
 def source_of(node: ast.AST, limit: int = 60) -> str:

@@ -178,7 +178,7 @@ class Model(torch.nn.Module):
                 hit = self._attribute_assign(target, value, an, augmented=isinstance(stmt, ast.AugAssign))
                 if hit:
                     yield hit
-        for node in self.nodes(stmt):
+        for node in self.nodes(stmt, an, ast.Call):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 hit = self._method_call(node, an)
                 if hit:

@@ -76,7 +76,7 @@ def report(x):
 
     def check(self, stmt, an):
         statement_call = stmt.value if isinstance(stmt, ast.Expr) else None
-        for node in self.nodes(stmt):
+        for node in self.nodes(stmt, an, ast.Call):
             if not isinstance(node, ast.Call):
                 continue
             func = node.func

@@ -92,7 +92,7 @@ class Decoder(torch.nn.Module):
     )
 
     def check(self, stmt, an):
-        for node in self.nodes(stmt):
+        for node in self.nodes(stmt, an, ast.Subscript):
             if not isinstance(node, ast.Subscript):
                 continue
             if an.kind_of(node.value).cls:

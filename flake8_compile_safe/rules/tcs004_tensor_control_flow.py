@@ -54,7 +54,7 @@ class Gate(torch.nn.Module):
         tests = []
         if isinstance(stmt, (ast.If, ast.While, ast.Assert)):
             tests.append(stmt.test)
-        for node in self.nodes(stmt):
+        for node in self.nodes(stmt, an, ast.IfExp, ast.comprehension):
             if isinstance(node, ast.IfExp):
                 tests.append(node.test)
             elif isinstance(node, ast.comprehension):

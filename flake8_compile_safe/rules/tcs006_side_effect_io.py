@@ -60,7 +60,7 @@ log.info("module import is not compiled")
     )
 
     def check(self, stmt, an):
-        for node in self.nodes(stmt):
+        for node in self.nodes(stmt, an, ast.Call):
             if not isinstance(node, ast.Call):
                 continue
             name = dotted(node.func)
