@@ -1,0 +1,50 @@
+"""Recipes: coordinated multi-file rewrites for a recognised model family.
+
+A recipe recognises its family by structure (class and method shapes, not file names) and
+rewrites the files it needs together. Register new families (HF-style caches, litgpt, whisper...)
+with :func:`register`; :func:`all_recipes` is what the fixer runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+
+@dataclass
+class RecipeResult:
+    """New modules by path, and one line per rewrite (``"TCS003 path:line what"``)."""
+
+    modules: dict[str, cst.Module] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    owned: set[str] = field(default_factory=set)  # paths the recipe recognised: generic fixes keep off
+
+
+class Recipe:
+    name = ""
+    strategies: tuple[str, ...] = ("tensor-index", "graph-break")
+    codes: tuple[str, ...] = ()  # TCS codes the recipe fixes: it runs when any is selected
+
+    def apply(self, modules: dict[str, cst.Module], strategy: str) -> RecipeResult:
+        """Rewrite ``modules`` (path -> parsed module); return only the modules that changed."""
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, Recipe] = {}
+
+
+def register(recipe: Recipe) -> Recipe:
+    _REGISTRY[recipe.name] = recipe
+    return recipe
+
+
+def all_recipes() -> list[Recipe]:
+    return list(_REGISTRY.values())
+
+
+def get(name: str) -> Recipe:
+    return _REGISTRY[name]
+
+
+from . import toto as _toto  # noqa: E402,F401  (registers itself)
