@@ -7,10 +7,11 @@ from .tcs003_data_dependent_index import DataDependentIndex
 from .tcs004_tensor_control_flow import TensorControlFlow
 from .tcs005_graph_break_mutation import GraphBreakBeforeMutation
 from .tcs006_side_effect_io import SideEffectIO
+from .tcs007_data_dependent_argument import DataDependentArgument
 
 ALL_RULES: tuple[Rule, ...] = (
     StateMutation(), HostSync(), DataDependentIndex(), TensorControlFlow(), GraphBreakBeforeMutation(),
-    SideEffectIO(),
+    SideEffectIO(), DataDependentArgument(),
 )
 RULES_BY_CODE = {rule.code: rule for rule in ALL_RULES}
 
