@@ -20,11 +20,17 @@ from .rules import ALL_RULES, Rule
 
 @dataclass
 class Report:
-    index: ProjectIndex
+    index: ProjectIndex | None  # None once slimmed
     roots: list[Root]
     reached: list[Reached]
     findings: list[Finding] = field(default_factory=list)
     _by_path: dict[str, list[Finding]] = field(default_factory=dict)
+    indexed_paths: set[str] = field(default_factory=set)
+    errors: dict[str, str] = field(default_factory=dict)  # path -> why it could not be analysed
+
+    def slim(self) -> "Report":
+        """Only what reporting needs: findings, which files were indexed, which could not be."""
+        return Report(None, [], [], self.findings, self._by_path, self.indexed_paths, self.errors)
 
     def for_path(self, path: str | Path) -> list[Finding]:
         return self._by_path.get(str(Path(path).resolve()), [])
@@ -35,6 +41,18 @@ class Report:
 
 def analyze_index(index: ProjectIndex, extra_roots: tuple[str, ...] = (),
                   rules: tuple[Rule, ...] = ALL_RULES) -> Report:
+    # As in ProjectIndex.build: a heap of millions of AST nodes makes every cyclic-GC pass slow,
+    # and the analysis makes no garbage cycles worth collecting.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _analyze(index, extra_roots, rules)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rule, ...]) -> Report:
     graph = CallGraph(index)
     roots = find_roots(index, extra_roots)
     found: dict[tuple, Finding] = {}
@@ -53,14 +71,8 @@ def analyze_index(index: ProjectIndex, extra_roots: tuple[str, ...] = (),
                     summary=hit.summary, why=hit.why or rule.why, fix=hit.fix or rule.fix,
                     root=item.root.display, chain=item.chain, function=an.func.qualname, data=hit.data)
 
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # as in ProjectIndex.build: many small objects, no cycles worth collecting
-    try:
-        reached = graph.reach(roots, on_statement)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    report = Report(index, roots, reached)
+    reached = graph.reach(roots, on_statement)
+    report = Report(index, roots, reached, indexed_paths=set(index.by_path), errors=dict(index.errors))
     report.findings = sorted(found.values(), key=lambda f: (f.path, f.line, f.col, f.code))
     for finding in report.findings:
         report._by_path.setdefault(finding.path, []).append(finding)
@@ -75,8 +87,16 @@ def report_for_root(root: str | Path, extra_roots: tuple[str, ...] = (),
     key = (str(Path(root).resolve()), tuple(extra_roots))
     report = _REPORTS.get(key)
     if report is None:
-        report = analyze_index(ProjectIndex.build(key[0], trees), tuple(extra_roots))
-        _REPORTS[key] = report
+        index = ProjectIndex.build(key[0], trees)
+        full = analyze_index(index, tuple(extra_roots))
+        report = _REPORTS[key] = full.slim()
+        # Free the ASTs and the call graph now, and move what is left out of the cyclic GC's
+        # sight: flake8 forks its --jobs workers after this, and a GC pass in each worker would
+        # otherwise walk (and copy-on-write) the whole inherited heap.
+        del full
+        index.release()
+        if hasattr(gc, "freeze"):
+            gc.freeze()
     return report
 
 

@@ -91,10 +91,10 @@ class CompileSafeChecker:
         path = Path(self.filename).resolve()
         root = Path(self.compile_safe_root).resolve() if self.compile_safe_root else find_project_root(path)
         report = report_for_root(root, self.compile_safe_roots, trees={str(path): self.tree})
-        problem = report.index.errors.get(str(path))
+        problem = report.errors.get(str(path))
         if problem is not None:  # e.g. not UTF-8: flake8 falls back to latin-1, Python would not
             return [unreadable_finding(path, problem)]
-        if str(path) not in report.index.by_path:
+        if str(path) not in report.indexed_paths:
             # Outside the indexed tree (a skipped folder, or a root that does not contain it).
             return self._single_file_findings()
         return report.for_path(path)

@@ -199,6 +199,7 @@ class ProjectIndex:
         self.globally_static_attrs: set[str] = set()
         self._module_class_cache: dict[str, bool] = {}
         self._mro_cache: dict[str, list[ClassInfo]] = {}
+        self._lookup_cache: dict[str, object] = {}
 
     # -- building -----------------------------------------------------------------------------
     @classmethod
@@ -436,16 +437,39 @@ class ProjectIndex:
                     return TENSOR, None
         return None, None
 
+    def release(self) -> None:
+        """Drop the trees and break the module/class/function reference cycles, so that plain
+        reference counting frees them at once (a gc.collect() over millions of AST nodes takes
+        longer than building them)."""
+        for module in self.modules.values():
+            for klass in module.classes.values():
+                klass.methods.clear()
+                klass.class_constants.clear()
+            module.classes.clear()
+            module.functions.clear()
+            module.tree = None
+        self.modules.clear()
+        self.by_path.clear()
+        self._mro_cache.clear()
+        self._lookup_cache.clear()
+
     # -- lookups ------------------------------------------------------------------------------
-    def lookup(self, qualname: str, _depth: int = 0):
-        """A project class or function by qualified name, following re-exports."""
+    def lookup(self, qualname: str):
+        """A project class or function by qualified name, following re-exports (memoised)."""
+        try:
+            return self._lookup_cache[qualname]
+        except KeyError:
+            found = self._lookup_cache[qualname] = self._lookup(qualname)
+            return found
+
+    def _lookup(self, qualname: str, _depth: int = 0):
         if _depth > 8 or not qualname:
             return None
         module_name, _, attr = qualname.rpartition(".")
         module = self.modules.get(module_name)
         if module is None:
             # Nested: Class.method
-            owner = self.lookup(module_name, _depth + 1)
+            owner = self._lookup(module_name, _depth + 1)
             if isinstance(owner, ClassInfo):
                 return owner.methods.get(attr)
             return None
@@ -454,7 +478,7 @@ class ProjectIndex:
         if attr in module.functions:
             return module.functions[attr]
         if attr in module.imports and module.imports[attr] != qualname:
-            return self.lookup(module.imports[attr], _depth + 1)
+            return self._lookup(module.imports[attr], _depth + 1)
         return None
 
     def lookup_class(self, qualname: str) -> ClassInfo | None:
