@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import difflib
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import libcst as cst
 
@@ -22,11 +24,12 @@ SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".tox", ".nox", ".venv", "ven
 @dataclass
 class FileOutcome:
     path: str
-    source: SourceFile | None = None
+    source: SourceFile | None = None  # kept only for changed files (diff, backup, write)
     new_text: str | None = None  # None: unchanged
     notes: list[str] = field(default_factory=list)
     error: str | None = None  # one line: "PATH: problem"
     written: bool = False
+    crash: str | None = None  # exception class when the fixer itself failed on this file (a bug)
 
     @property
     def changed(self) -> bool:
@@ -109,75 +112,206 @@ def _hints_by_file(findings) -> dict[str, generic.Hints]:
     return out
 
 
+def _parse_ast(text: str):
+    """``ast.parse`` for the prefilters; None when it fails (the file then takes the full libcst path)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences and the like: not ours to report
+            return ast.parse(text)
+    except Exception:  # SyntaxError, ValueError (null bytes), RecursionError, MemoryError...
+        return None
+
+
+def _parse_cst(o: FileOutcome, text: str) -> cst.Module | None:
+    """libcst parse; on failure set ``o.error`` (the file is skipped with a reason) and return None."""
+    try:
+        return cst.parse_module(text)
+    except cst.ParserSyntaxError as exc:
+        o.error = f"{o.path}: syntax error at line {exc.raw_line}: {exc.message.splitlines()[0]}"
+    except Exception as exc:  # libcst can raise other errors on odd input; report, go on
+        first = str(exc).splitlines()[0][:120] if str(exc) else ""
+        o.error = f"{o.path}: cannot parse: {exc.__class__.__name__}: {first}"
+    return None
+
+
+@dataclass
+class _Held:
+    """A recipe candidate held until the recipes have run."""
+
+    o: FileOutcome
+    src: SourceFile
+    module: cst.Module
+    recipes: list
+    hints: "generic.Hints | None"
+    gen: bool  # could the generic fixes apply
+    new_module: cst.Module | None = None  # a recipe's rewrite
+    notes: list[str] = field(default_factory=list)
+
+
+def _crash(o: FileOutcome, exc: BaseException, where: str = "") -> None:
+    """The fixer itself failed on this file (a bug): leave the file alone, say so."""
+    o.crash = exc.__class__.__name__
+    o.error = f"{o.path}: fixer error, file left as is: {where}{exc.__class__.__name__}: {str(exc)[:120]}"
+    o.new_text = None
+    o.notes = []
+
+
+class Planner:
+    """Streams the rewrites of ``paths`` one file at a time (nothing is written).
+
+    Per file: read it, ``ast.parse`` it (cheap), and ask the recipes and the generic fixes whether
+    anything could apply (:meth:`Recipe.candidate`, :func:`generic.could_fix`, or the linter's
+    findings). Only files that pass are parsed with libcst; a file with nothing to fix is yielded
+    at once and keeps no source or tree. Recipe candidates (few) are held until every file has been
+    seen, since a recipe rewrites its family's files together, and are yielded last.
+
+    Iterating yields one :class:`FileOutcome` per file. A fixer exception inside one file is caught,
+    recorded on that outcome (``crash``, ``error``), and the run goes on. ``analysis`` says whether
+    the linter's findings were used (set once iteration starts).
+    """
+
+    def __init__(self, paths: Iterable[str], strategy: str = "tensor-index", select=None, ignore=None,
+                 use_analysis: bool = True, progress: Callable[[int, int], None] | None = None,
+                 prefilter: bool = True):
+        """``prefilter=False``: parse and visit every file with libcst (slow; to validate the prefilters)."""
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
+        self.paths = [str(p) for p in paths]
+        self.strategy = strategy
+        self.selected = selector(select, ignore)
+        self.use_analysis = use_analysis
+        self.progress = progress
+        self.prefilter = prefilter
+        self.files = collect_files(self.paths)
+        self.analysis = "off"
+        self.recipes = [r for r in all_recipes()
+                        if strategy in r.strategies and any(self.selected(c) for c in r.codes)]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __iter__(self) -> Iterator[FileOutcome]:
+        hints: dict[str, generic.Hints] | None = None
+        if self.use_analysis and self.files:
+            findings, self.analysis = _load_findings(self.paths)
+            if findings is not None:
+                hints = _hints_by_file(findings)
+        total, done = len(self.files), 0
+        held: list[_Held] = []  # recipe candidates, parsed, until every file has been seen
+        for path in self.files:
+            o = FileOutcome(path)
+            item = None
+            try:
+                item = self._first_pass(o, hints)
+            except Exception as exc:
+                _crash(o, exc)
+            if item is not None:
+                held.append(item)
+                continue
+            done += 1
+            if self.progress:
+                self.progress(done, total)
+            yield o
+        if held:
+            self._run_recipes(held)
+            for item in held:
+                if item.o.error is None:
+                    try:
+                        self._finish(item.o, item.src, item.module, item.hints, item.gen, item.new_module, item.notes)
+                    except Exception as exc:
+                        _crash(item.o, exc)
+                done += 1
+                if self.progress:
+                    self.progress(done, total)
+                yield item.o
+
+    # -- per file ---------------------------------------------------------------------------
+    def _first_pass(self, o: FileOutcome, hints) -> "_Held | None":
+        try:
+            src = read_source(o.path)
+        except FixIOError as exc:
+            o.error = str(exc)
+            return None
+        text = src.text
+        tree = _parse_ast(text) if self.prefilter else None
+        recipes = [r for r in self.recipes if r.candidate(text, tree)] if self.prefilter else list(self.recipes)
+        h = None
+        if hints is not None:
+            h = hints.get(os.path.realpath(o.path))
+            gen = h is not None and "torch" in text  # no finding in this file: nothing to touch
+        else:
+            gen = generic.could_fix(text, tree, self.selected) if self.prefilter else True
+        if not recipes and not gen and tree is not None:
+            return None  # nothing can apply: no libcst parse
+        del tree
+        module = _parse_cst(o, text)
+        if module is None:
+            return None
+        if recipes:
+            return _Held(o, src, module, recipes, h, gen)
+        self._finish(o, src, module, h, gen)
+        return None
+
+    def _finish(self, o: FileOutcome, src: SourceFile, module: cst.Module, h, gen: bool,
+                new_module: cst.Module | None = None, notes: Iterable[str] = ()) -> None:
+        """Generic fixes (unless a recipe owns the file), then the new text if it differs."""
+        notes = list(notes)
+        if new_module is None and gen:
+            try:
+                m, n = generic.fix_module(module, o.path, h, self.selected, text=src.text)
+            except Exception as exc:
+                _crash(o, exc)
+                return
+            if n:
+                new_module = m
+                notes.extend(n)
+        if new_module is not None:
+            text = new_module.code
+            if text != src.text:
+                o.source, o.new_text, o.notes = src, text, notes
+
+    def _run_recipes(self, held: list["_Held"]) -> None:
+        new_modules: dict[str, cst.Module] = {}
+        owned: set[str] = set()
+        notes: dict[str, list[str]] = {}
+        for recipe in self.recipes:
+            members = [item for item in held if recipe in item.recipes and item.o.error is None]
+            if not members:
+                continue
+            try:
+                res = recipe.apply({item.o.path: item.module for item in members}, self.strategy)
+            except Exception as exc:
+                for item in members:
+                    _crash(item.o, exc, f"recipe {recipe.name}: ")
+                continue
+            owned |= res.owned
+            new_modules.update(res.modules)
+            for n in res.notes:
+                p = n.split(" ", 1)[1].split(":", 1)[0]
+                notes.setdefault(p, []).append(n)
+        for item in held:
+            p = item.o.path
+            if p in new_modules:
+                item.new_module, item.notes = new_modules[p], notes.get(p, [])
+            if p in new_modules or p in owned:
+                item.gen = False  # generic fixes keep off what a recipe recognised
+
+    def report(self, outcomes: list[FileOutcome]) -> "FixReport":
+        order = {p: i for i, p in enumerate(self.files)}
+        return FixReport(sorted(outcomes, key=lambda o: order.get(o.path, 0)), self.strategy, self.analysis)
+
+
+def iter_plan(paths: Iterable[str], strategy: str = "tensor-index", select=None, ignore=None,
+              use_analysis: bool = True, progress: Callable[[int, int], None] | None = None) -> Planner:
+    """A :class:`Planner`: iterate it for one :class:`FileOutcome` per file, as each is decided."""
+    return Planner(paths, strategy, select, ignore, use_analysis, progress)
+
+
 def plan(paths: Iterable[str], strategy: str = "tensor-index", select=None, ignore=None,
          use_analysis: bool = True, progress: Callable[[int, int], None] | None = None) -> FixReport:
     """Compute every rewrite without writing anything."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
-    selected = selector(select, ignore)
-    files = collect_files(paths)
-    outcomes = [FileOutcome(p) for p in files]
-    modules: dict[str, cst.Module] = {}
-    for i, o in enumerate(outcomes):
-        try:
-            o.source = read_source(o.path)
-            modules[o.path] = cst.parse_module(o.source.text)
-        except FixIOError as exc:
-            o.error = str(exc)
-        except cst.ParserSyntaxError as exc:
-            o.error = f"{o.path}: syntax error at line {exc.raw_line}: {exc.message.splitlines()[0]}"
-        except Exception as exc:  # libcst can raise other errors on odd input; report, go on
-            o.error = f"{o.path}: cannot parse: {exc.__class__.__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
-        if progress:
-            progress(i + 1, 2 * len(outcomes))
-
-    analysis = "off"
-    hints: dict[str, generic.Hints] | None = None
-    if use_analysis and modules:
-        findings, analysis = _load_findings(list(paths))
-        if findings is not None:
-            hints = _hints_by_file(findings)
-
-    new_modules: dict[str, cst.Module] = {}
-    owned: set[str] = set()
-    notes: dict[str, list[str]] = {}
-    # 1. recipes: coordinated multi-file rewrites, recognised by structure
-    for recipe in all_recipes():
-        if strategy not in recipe.strategies or not any(selected(c) for c in recipe.codes):
-            continue
-        res = recipe.apply(modules, strategy)
-        owned |= res.owned
-        for p, m in res.modules.items():
-            new_modules[p] = m
-        for n in res.notes:
-            p = n.split(" ", 1)[1].split(":", 1)[0]
-            notes.setdefault(p, []).append(n)
-    # 2. generic fixes on every file the recipes did not own
-    for i, o in enumerate(outcomes):
-        if o.path in modules and o.path not in new_modules and o.path not in owned:
-            h = None
-            if hints is not None:
-                h = hints.get(os.path.realpath(o.path))
-                if h is None:
-                    continue  # no finding in this file: nothing to touch
-            try:
-                m, n = generic.fix_module(modules[o.path], o.path, h, selected)
-            except Exception as exc:
-                o.error = f"{o.path}: fixer error, file left as is: {exc.__class__.__name__}: {str(exc)[:120]}"
-                continue
-            if n:
-                new_modules[o.path] = m
-                notes.setdefault(o.path, []).extend(n)
-        if progress:
-            progress(len(outcomes) + i + 1, 2 * len(outcomes))
-    for o in outcomes:
-        m = new_modules.get(o.path)
-        if m is not None and o.error is None:
-            text = m.code
-            if text != o.source.text:
-                o.new_text = text
-                o.notes = notes.get(o.path, [])
-    return FixReport(outcomes, strategy, analysis)
+    planner = Planner(paths, strategy, select, ignore, use_analysis, progress)
+    return planner.report(list(planner))
 
 
 def apply(report: FixReport, backup: bool = False) -> FixReport:

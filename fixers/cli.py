@@ -99,10 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.revert:
         return _revert(args.paths, args.quiet)
     started = time.perf_counter()
-    files = api.collect_files(args.paths)
-    progress = Progress(len(files))
-    report = api.plan(args.paths, args.strategy, args.select.split(","), args.ignore.split(","),
-                      use_analysis=not args.no_analysis, progress=progress)
+    planner = api.Planner(args.paths, args.strategy, args.select.split(","), args.ignore.split(","),
+                          use_analysis=not args.no_analysis)
+    planner.progress = Progress(len(planner))
+    report = planner.report(list(planner))
     dry = args.diff or args.check
     if args.diff:
         for o in report.changed:

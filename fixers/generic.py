@@ -9,10 +9,14 @@
 Each fix works on one parsed module. When the linter's findings are given, a fix touches only
 the lines (TCS003/TCS005) or classes (TCS001) that findings name; without findings it uses a
 local, conservative recognition. Nothing here imports torch.
+
+:func:`could_fix` decides from the file's ``ast`` (cheap) whether any fix can apply: it mirrors the
+recognition below as a superset, so files it rejects need no libcst parse at all.
 """
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -220,7 +224,7 @@ class GenericFixer(cst.CSTTransformer):
         self.path = path
         self.notes: list[str] = []
         self.fn_stack: list[cst.FunctionDef] = []
-        self.tensor_names: list[set[str]] = []
+        self.tensor_names: list[set[str] | None] = []
 
     def _line(self, node) -> int:
         return self.get_metadata(PositionProvider, node).start.line
@@ -231,7 +235,7 @@ class GenericFixer(cst.CSTTransformer):
     # -- functions ------------------------------------------------------------------------
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         self.fn_stack.append(node)
-        self.tensor_names.append(tensor_derived_names(node))
+        self.tensor_names.append(None)  # computed on first use (most functions never need it)
         return True
 
     def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef):
@@ -275,6 +279,8 @@ class GenericFixer(cst.CSTTransformer):
                 return updated
             names = None
         else:
+            if self.tensor_names[-1] is None:
+                self.tensor_names[-1] = tensor_derived_names(self.fn_stack[-1])
             names = self.tensor_names[-1]
         src = index_copy_source(a.targets[0].target, a.value, tensor_names=names)
         if src is None:
@@ -304,10 +310,223 @@ class GenericFixer(cst.CSTTransformer):
         return updated.with_changes(body=updated.body.with_changes(body=tuple(body)))
 
 
-def fix_module(module: cst.Module, path: str, hints: Hints | None = None, selected=lambda c: True):
-    """Apply the generic fixes to one module; returns (new module, notes)."""
-    if "torch" not in module.code:
+def fix_module(module: cst.Module, path: str, hints: Hints | None = None, selected=lambda c: True,
+               text: str | None = None):
+    """Apply the generic fixes to one module; returns (new module, notes).
+
+    ``text``: the module's source when the caller has it (saves regenerating it from the tree).
+    """
+    if "torch" not in (module.code if text is None else text):
         return module, []
     fixer = GenericFixer(hints or Hints(), selected, path)
     new = MetadataWrapper(module, unsafe_skip_copy=True).visit(fixer)
     return new, fixer.notes
+
+
+# ---------------------------------------------------------------------------------------------
+# Cheap prefilter on the ``ast`` tree: could any generic fix apply to this file?
+#
+# Each check mirrors the libcst recognition above and accepts a superset of what it rewrites
+# (when it says no, the fixer would have left the file unchanged). Keep them in step.
+
+_FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_INDEX_COPY_VALUES = (ast.Name, ast.Attribute, ast.Subscript, ast.Call)
+
+
+def _ast_dotted(node: ast.AST) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = _ast_dotted(node.value)
+        return f"{inner}.{node.attr}" if inner else ""
+    return ""
+
+
+def _ast_idents(node: ast.AST) -> set[str]:
+    """Every identifier libcst would see as a ``Name`` under ``node`` (names, attribute names, keywords)."""
+    out: set[str] = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name):
+            out.add(n.id)
+        elif isinstance(n, ast.Attribute):
+            out.add(n.attr)
+        elif isinstance(n, ast.keyword) and n.arg:
+            out.add(n.arg)
+        elif isinstance(n, ast.arg):
+            out.add(n.arg)
+    return out
+
+
+def _ast_tensor_looking(e: ast.AST, known: set[str]) -> bool:
+    if isinstance(e, ast.Subscript):
+        return isinstance(e.value, ast.Attribute) or _ast_tensor_looking(e.value, known)
+    if isinstance(e, ast.Call):
+        name = _ast_dotted(e.func)
+        if name in {"int", "len", "float", "bool"} or name.endswith(".item"):
+            return False
+        return name.startswith("torch.")
+    if isinstance(e, ast.BinOp):
+        return _ast_tensor_looking(e.left, known) or _ast_tensor_looking(e.right, known)
+    if isinstance(e, ast.Name):
+        return e.id in known
+    return False
+
+
+def _ast_tensor_derived_names(assigns: list[tuple[str, ast.AST]]) -> set[str]:
+    found: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, value in assigns:
+            if name not in found and _ast_tensor_looking(value, found):
+                found.add(name)
+                changed = True
+    return found
+
+
+def _could_tcs005(fn: ast.AST) -> bool:
+    return any(isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) and _ast_dotted(s.value.func) in GRAPH_BREAK
+               for s in fn.body)
+
+
+def _ast_root_self_attr(node: ast.AST) -> str | None:
+    while isinstance(node, ast.Subscript):
+        node = node.value
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        return node.attr
+    return None
+
+
+def _ast_inplace_written(cls: ast.ClassDef) -> set[str]:
+    out: set[str] = set()
+    for n in ast.walk(cls):
+        if isinstance(n, ast.Assign):
+            targets = [t for t in n.targets if isinstance(t, ast.Subscript)]
+        elif isinstance(n, ast.AugAssign):
+            targets = [n.target] if isinstance(n.target, ast.Subscript) else []
+        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute):
+            attr = n.func.attr
+            targets = [n.func.value] if attr.endswith("_") and not attr.startswith("__") and attr != "zero_" else []
+        else:
+            continue
+        for t in targets:
+            a = _ast_root_self_attr(t)
+            if a:
+                out.add(a)
+    return out
+
+
+def _bounded_slices(target: ast.Subscript) -> list[ast.Slice]:
+    sl = target.slice
+    return [el for el in (sl.elts if isinstance(sl, ast.Tuple) else [sl])
+            if isinstance(el, ast.Slice) and el.lower is not None and el.upper is not None and el.step is None]
+
+
+def _allocated_in(stmts_: list[ast.stmt], out: set[str]) -> None:
+    """``X`` for every ``self.X = torch.zeros(...)``-style statement under ``stmts_`` (nested too)."""
+    for st in stmts_:
+        if isinstance(st, ast.Assign):
+            if isinstance(st.value, ast.Call) and _ast_dotted(st.value.func) in ALLOCATORS:
+                out.update(t.attr for t in st.targets if isinstance(t, ast.Attribute)
+                           and isinstance(t.value, ast.Name) and t.value.id == "self")
+        else:
+            for block in _blocks(st):
+                _allocated_in(block, out)
+
+
+def _could_tcs001(cls: ast.ClassDef) -> bool:
+    allocated: set[str] = set()
+    for s in cls.body:
+        if isinstance(s, _FUNCS) and s.name.startswith(ALLOCATOR_METHODS):
+            _allocated_in(s.body, allocated)
+    return bool(allocated) and bool(allocated & _ast_inplace_written(cls))
+
+
+def _blocks(st: ast.stmt):
+    """The statement lists directly inside a compound statement."""
+    for name in ("body", "orelse", "finalbody"):
+        block = getattr(st, name, None)
+        if isinstance(block, list):
+            yield block
+    for h in getattr(st, "handlers", ()):
+        yield h.body
+    for c in getattr(st, "cases", ()):
+        yield c.body
+
+
+class _FnFacts:
+    """Facts about an outermost function, nested functions and classes included.
+
+    The fixer decides TCS003 with the innermost function's tensor-derived names; the outermost
+    function's names are a superset of those (more assignments, same monotone rule), so checking
+    every slice-assignment against them accepts a superset of what the fixer rewrites.
+    """
+
+    __slots__ = ("assigns", "slice_assigns")
+
+    def __init__(self):
+        self.assigns: list[tuple[str, ast.AST]] = []
+        self.slice_assigns: list[ast.Subscript] = []
+
+    def could_tcs003(self) -> bool:
+        if not self.slice_assigns or not self.assigns:
+            return False
+        names = _ast_tensor_derived_names(self.assigns)
+        if not names:
+            return False
+        return any((_ast_idents(el.lower) | _ast_idents(el.upper)) & names
+                   for t in self.slice_assigns for el in _bounded_slices(t))
+
+
+def could_fix(text: str, tree: ast.Module | None, selected=lambda c: True) -> bool:
+    """False when no generic fix can change this file (local recognition, no findings).
+
+    ``tree``: ``ast.parse(text)``, or None when ``ast`` could not parse it (then: maybe).
+    One walk over the statements; expressions are only looked at where a fix needs them.
+    """
+    if "torch" not in text:
+        return False  # fix_module's own first check
+    if tree is None:
+        return True
+    want3, want5, want1 = selected("TCS003"), selected("TCS005"), selected("TCS001")
+    want5 = want5 and "graph_break" in text
+    facts: list[_FnFacts] = []
+
+    class Found(Exception):
+        pass
+
+    def walk(stmts_: list[ast.stmt], fn: _FnFacts | None) -> None:
+        for st in stmts_:
+            if isinstance(st, _FUNCS):
+                if want5 and _could_tcs005(st):
+                    raise Found
+                if fn is None and want3:
+                    inner = _FnFacts()
+                    facts.append(inner)
+                    walk(st.body, inner)
+                else:
+                    walk(st.body, fn)
+                continue
+            if isinstance(st, ast.ClassDef):
+                if want1 and _could_tcs001(st):
+                    raise Found
+                walk(st.body, fn)
+                continue
+            if isinstance(st, ast.Assign):
+                if fn is not None:
+                    for t in st.targets:
+                        if isinstance(t, ast.Name):
+                            fn.assigns.append((t.id, st.value))
+                    t = st.targets[0]
+                    if len(st.targets) == 1 and isinstance(t, ast.Subscript) \
+                            and isinstance(st.value, _INDEX_COPY_VALUES) and _bounded_slices(t):
+                        fn.slice_assigns.append(t)
+                continue
+            for block in _blocks(st):
+                walk(block, fn)
+
+    try:
+        walk(tree.body, None)
+    except Found:
+        return True
+    return any(f.could_tcs003() for f in facts)

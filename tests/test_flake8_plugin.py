@@ -97,3 +97,15 @@ def test_explicit_project_root(tmp_path):
     assert run_flake8("--select=TCS", target).stdout == ""
     result = run_flake8("--select=TCS", f"--compile-safe-root={project}", target)
     assert "ops.py:2:12: TCS002" in result.stdout
+
+
+def test_linter_never_imports_torch(tmp_path):
+    write_project(tmp_path, CROSS_FILE)
+    code = ("import sys; from flake8.main.cli import main\n"
+            "try:\n    main(['--select=TCS', '--exit-zero', 'pkg'])\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules and 'libcst' not in sys.modules, 'linter imported torch/libcst'\n")
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "TCS002" in result.stdout

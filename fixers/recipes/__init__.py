@@ -7,6 +7,7 @@ with :func:`register`; :func:`all_recipes` is what the fixer runs.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -25,6 +26,15 @@ class Recipe:
     name = ""
     strategies: tuple[str, ...] = ("tensor-index", "graph-break")
     codes: tuple[str, ...] = ()  # TCS codes the recipe fixes: it runs when any is selected
+
+    def candidate(self, text: str, tree: ast.Module | None) -> bool:
+        """Cheap check before any libcst parse: could this file be part of the family?
+
+        ``tree`` is ``ast.parse(text)``, or None when ``ast`` could not parse it. Must accept every
+        file :meth:`apply` would rewrite or own; only candidates are parsed and passed to ``apply``.
+        The default accepts every file.
+        """
+        return True
 
     def apply(self, modules: dict[str, cst.Module], strategy: str) -> RecipeResult:
         """Rewrite ``modules`` (path -> parsed module); return only the modules that changed."""

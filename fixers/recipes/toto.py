@@ -22,6 +22,8 @@ Strategy ``graph-break``: the cache methods run eagerly between compiled regions
 
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 
 from .. import generic
@@ -396,6 +398,21 @@ def _is_attention_class(cls: cst.ClassDef) -> bool:
 class TotoRecipe(Recipe):
     name = "toto"
     codes = ("TCS001", "TCS002", "TCS003", "TCS004")
+
+    def candidate(self, text: str, tree: ast.Module | None) -> bool:
+        """A module-level class shaped like the cache (``append``, ``__getitem__``, an initialiser) or
+        like the attention (``positional_embedding``, ``run_attention``): what :meth:`apply` looks at."""
+        if tree is None:
+            return True
+        attention_text = "kv_cache.append" in text and "is_causal" in text
+        for st in tree.body:
+            if isinstance(st, ast.ClassDef):
+                methods = {s.name for s in st.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
+                if {"append", "__getitem__"} <= methods and methods & {"__init__", "__post_init__"}:
+                    return True
+                if attention_text and "positional_embedding" in methods and "run_attention" in methods:
+                    return True
+        return False
 
     def apply(self, modules: dict[str, cst.Module], strategy: str) -> RecipeResult:
         result = RecipeResult()
