@@ -48,8 +48,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
+
+from flake8_compile_safe.toto_source import cache_dir, fetch_package_source
 
 TRANSFORMERS_VERSION = "5.23.0"
 PLUGIN_PACKAGE = "flake8-compile-safe"
@@ -58,14 +59,6 @@ VARIANTS = ("plain", "plugin")
 CHILD_FLAG = "--_child"
 SENTINEL = Path("transformers") / "modeling_utils.py"
 FINDING_RE = re.compile(r":\d+:\d+: ([A-Z]+\d+) ")
-
-
-def cache_dir() -> Path:
-    """``$COMPILE_SAFE_CACHE`` or ``~/.cache/flake8-compile-safe`` (as ``toto_source.cache_dir``)."""
-    env = os.environ.get("COMPILE_SAFE_CACHE")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "flake8-compile-safe"
 
 
 # --------------------------------------------------------------------------- the child process
@@ -131,34 +124,11 @@ def child_main(variant: str, flake8_argv: list[str]) -> int:
 
 
 def fetch_transformers(version: str = TRANSFORMERS_VERSION, cache: Path | None = None) -> Path:
-    """Return a directory holding the ``transformers`` package of ``transformers==version``."""
-    cache = Path(cache) if cache is not None else cache_dir()
-    target = cache / f"transformers-{version}"
-    if (target / SENTINEL).is_file():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        wheel_dir = Path(tmp) / "wheel"
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-               "--disable-pip-version-check", "-d", str(wheel_dir), f"transformers=={version}"]
-        print(f"downloading transformers=={version} into {cache} ...", file=sys.stderr, flush=True)
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(wheel_dir.glob("transformers-*.whl"))
-        if result.returncode != 0 or not wheels:
-            raise RuntimeError(f"could not download transformers=={version}: {result.stderr.strip()[-500:]}")
-        unpacked = Path(tmp) / "unpacked"
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            members = [m for m in wheel.namelist() if m.startswith("transformers/")]
-            wheel.extractall(unpacked, members)
-        if not (unpacked / SENTINEL).is_file():
-            raise RuntimeError(f"{wheels[0].name} holds no {SENTINEL}")
-        try:
-            os.replace(unpacked, target)
-        except OSError:
-            # Another process won the race; its tree is complete by construction.
-            if not (target / SENTINEL).is_file():
-                raise
-    return target
+    """``<cache>/transformers-<version>/`` holding ``transformers/`` (downloaded once)."""
+    target = (Path(cache) if cache is not None else cache_dir()) / f"transformers-{version}"
+    if not (target / SENTINEL).is_file():
+        print(f"downloading transformers=={version} into {target.parent} ...", file=sys.stderr, flush=True)
+    return fetch_package_source("transformers", version, "transformers", SENTINEL.as_posix(), cache)
 
 
 def model_folders(tree: Path) -> list[Path]:

@@ -5,12 +5,12 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
-import tokenize
 from dataclasses import dataclass
 from pathlib import Path
+
+from flake8_compile_safe.source import SourceError, read_decoded
 
 BACKUP_SUFFIX = ".backup"
 
@@ -38,28 +38,13 @@ class SourceFile:
 
 
 def read_source(path: str | Path) -> SourceFile:
-    """Read a file the way Python does (BOM, PEP 263 cookie, else UTF-8)."""
+    """Read a file the way Python does (BOM, PEP 263 cookie, else UTF-8): the linter's decoding."""
     try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise FixIOError(path, "no such file") from None
-    except IsADirectoryError:
-        raise FixIOError(path, "is a directory, not a file") from None
-    except OSError as exc:
-        raise FixIOError(path, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
-    except SyntaxError as exc:
-        raise FixIOError(path, f"not valid UTF-8 (or its declared encoding): {exc}") from None
+        raw, encoding, text = read_decoded(path)
+    except SourceError as exc:
+        raise FixIOError(path, exc.problem) from None
     bom = encoding == "utf-8-sig"
-    body = raw[3:] if bom else raw
-    codec = "utf-8" if bom else encoding
-    try:
-        text = body.decode(codec)
-    except (UnicodeDecodeError, LookupError) as exc:
-        reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
-        raise FixIOError(path, f"not valid UTF-8 (or its declared encoding {codec}): {reason}") from None
-    return SourceFile(str(path), raw, text, codec, bom)
+    return SourceFile(str(path), raw, text, "utf-8" if bom else encoding, bom)
 
 
 def atomic_write(path: str | Path, data: bytes) -> None:

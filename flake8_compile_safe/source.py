@@ -19,6 +19,11 @@ class SourceError(Exception):
 
 def read_text(path: str | Path) -> str:
     """Decode a file the way Python does (PEP 263 cookie, else UTF-8)."""
+    return read_decoded(path)[2]
+
+
+def read_decoded(path: str | Path) -> tuple[bytes, str, str]:
+    """(bytes on disk, codec, text) decoded as Python does; a BOM gives codec ``utf-8-sig``."""
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
@@ -29,7 +34,7 @@ def read_text(path: str | Path) -> str:
         raise SourceError(path, f"cannot read: {exc.strerror or exc}") from None
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        return data.decode(encoding)
+        return data, encoding, data.decode(encoding)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise SourceError(path, f"not valid {exc.encoding}: byte {data[exc.start]:#04x} at line {line}") from None

@@ -25,37 +25,44 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "flake8-compile-safe"
 
 
-def fetch_toto(version: str = TOTO_VERSION, cache: Path | None = None) -> Path:
-    """Return a directory holding the ``toto`` package of ``toto-ts==version``.
+def fetch_package_source(dist: str, version: str, package: str, sentinel: str,
+                         cache: Path | None = None) -> Path:
+    """Return ``<cache>/<dist>-<version>/`` holding the ``package/`` folder of that wheel.
 
-    Downloads the wheel once (``pip download --no-deps``) and unpacks only the ``toto``
-    package. The unpack goes to a temporary directory renamed into place, so an interrupted
-    run never leaves a half-written tree behind.
+    Downloads the wheel once (``pip download --no-deps``) and unpacks only ``package/``. The
+    unpack goes to a temporary directory renamed into place, so an interrupted run never leaves
+    a half-written tree behind. ``sentinel`` (a path inside the tree) marks a complete one.
     """
     cache = Path(cache) if cache is not None else cache_dir()
-    target = cache / f"toto-ts-{version}"
-    if (target / "toto" / "model" / "util.py").is_file():
+    target = cache / f"{dist}-{version}"
+    if (target / sentinel).is_file():
         return target
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         wheel_dir = Path(tmp) / "wheel"
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-               "--disable-pip-version-check", "-d", str(wheel_dir), f"toto-ts=={version}"]
+               "--disable-pip-version-check", "-d", str(wheel_dir), f"{dist}=={version}"]
         result = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(wheel_dir.glob("toto_ts-*.whl"))
+        wheels = list(wheel_dir.glob("*.whl"))
         if result.returncode != 0 or not wheels:
-            raise RuntimeError(f"could not download toto-ts=={version}: {result.stderr.strip()[-500:]}")
+            raise RuntimeError(f"could not download {dist}=={version}: {result.stderr.strip()[-500:]}")
         unpacked = Path(tmp) / "unpacked"
         with zipfile.ZipFile(wheels[0]) as wheel:
-            members = [m for m in wheel.namelist() if m.startswith("toto/")]
-            wheel.extractall(unpacked, members)
+            wheel.extractall(unpacked, [m for m in wheel.namelist() if m.startswith(f"{package}/")])
+        if not (unpacked / sentinel).is_file():
+            raise RuntimeError(f"{wheels[0].name} holds no {sentinel}")
         try:
             os.replace(unpacked, target)
         except OSError:
             # Another process won the race; its tree is complete by construction.
-            if not (target / "toto" / "model" / "util.py").is_file():
+            if not (target / sentinel).is_file():
                 raise
     return target
+
+
+def fetch_toto(version: str = TOTO_VERSION, cache: Path | None = None) -> Path:
+    """Return a directory holding the ``toto`` package of ``toto-ts==version``."""
+    return fetch_package_source("toto-ts", version, "toto", "toto/model/util.py", cache)
 
 
 def copy_toto(dest: Path, version: str = TOTO_VERSION) -> Path:
