@@ -195,6 +195,7 @@ class FunctionAnalyzer:
         self.returns: Val | None = None
         self.calls: list[tuple[ast.AST, CallTarget]] = []
         self._call_cache: dict[int, list[CallTarget]] = {}
+        self._kinds: dict[int, Val] = {}
         self._init_params()
 
     # -- setup ---------------------------------------------------------------------------------
@@ -226,6 +227,7 @@ class FunctionAnalyzer:
         for stmt in stmts:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 continue  # nested definitions run only when called; not followed
+            self._kinds = {}  # the previous statement may have rebound names
             self._record_calls(stmt)
             if self.on_stmt is not None:
                 self.on_stmt(stmt, self)
@@ -356,8 +358,15 @@ class FunctionAnalyzer:
         return Val(origin=origin)
 
     def kind_of(self, node: ast.expr | None) -> Val:
+        """What ``node`` evaluates to here; memoised until the next statement rebinds names."""
         if node is None:
             return NOTHING
+        cached = self._kinds.get(id(node))
+        if cached is None:
+            cached = self._kinds[id(node)] = self._kind_of(node)
+        return cached
+
+    def _kind_of(self, node: ast.expr) -> Val:
         if isinstance(node, ast.Name):
             if node.id in self.env:
                 return self.env[node.id]
