@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import gc
+import multiprocessing
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,20 +85,61 @@ _REPORTS: dict[tuple, Report] = {}
 
 
 def report_for_root(root: str | Path, extra_roots: tuple[str, ...] = (),
-                    trees: dict[str, ast.Module] | None = None) -> Report:
+                    trees: dict[str, ast.Module] | None = None, in_child: bool = False) -> Report:
+    """The (cached) findings of the project at ``root``.
+
+    ``in_child=True`` builds them in a forked child that hands back only the findings: this
+    process never holds the ASTs, so flake8's ``--jobs`` workers, forked next, start from a
+    small heap, and nobody pays for freeing millions of nodes.
+    """
     key = (str(Path(root).resolve()), tuple(extra_roots))
     report = _REPORTS.get(key)
-    if report is None:
-        index = ProjectIndex.build(key[0], trees)
-        full = analyze_index(index, tuple(extra_roots))
-        report = _REPORTS[key] = full.slim()
-        # Free the ASTs and the call graph now, and move what is left out of the cyclic GC's
-        # sight: flake8 forks its --jobs workers after this, and a GC pass in each worker would
-        # otherwise walk (and copy-on-write) the whole inherited heap.
-        del full
-        index.release()
-        if hasattr(gc, "freeze"):
-            gc.freeze()
+    if report is not None:
+        return report
+    if in_child and "fork" in multiprocessing.get_all_start_methods():
+        try:
+            report = _REPORTS[key] = _report_in_child(key[0], tuple(extra_roots))
+            return report
+        except (OSError, RuntimeError):
+            pass  # no process to be had, or it failed: build it here
+    index = ProjectIndex.build(key[0], trees)
+    full = analyze_index(index, tuple(extra_roots))
+    report = _REPORTS[key] = full.slim()
+    del full
+    index.release()  # break the index's reference cycles so the ASTs are freed now
+    return report
+
+
+def _child_main(send, root: str, extra_roots: tuple[str, ...]) -> None:
+    try:
+        report = analyze_index(ProjectIndex.build(root), extra_roots)
+        send.send(("ok", (report.findings, report.indexed_paths, report.errors)))
+    except BaseException as exc:  # the parent falls back to building it itself
+        send.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
+        os._exit(0)  # no teardown: the process ends, its heap with it
+
+
+def _report_in_child(root: str, extra_roots: tuple[str, ...]) -> Report:
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_child_main, args=(send, root, extra_roots))
+    child.start()
+    send.close()
+    try:
+        status, payload = receive.recv()
+    except EOFError:
+        status, payload = "error", "analysis process died"
+    finally:
+        child.join()
+    if status != "ok":
+        raise RuntimeError(payload)
+    findings, indexed_paths, errors = payload
+    report = Report(None, [], [], indexed_paths=indexed_paths, errors=errors)
+    report.findings = findings
+    for finding in findings:
+        report._by_path.setdefault(finding.path, []).append(finding)
     return report
 
 

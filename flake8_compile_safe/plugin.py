@@ -66,10 +66,10 @@ class CompileSafeChecker:
 
     @classmethod
     def _prebuild(cls, filenames) -> None:
-        """Analyse each project now, in flake8's main process, before ``--jobs`` forks workers.
+        """Analyse each project now, before ``--jobs`` forks workers, in a child process.
 
-        Forked workers inherit the finished analysis instead of each re-indexing the whole
-        project (where the platform forks; elsewhere each worker builds it once, lazily).
+        Forked workers inherit the findings instead of each re-indexing the whole project (where
+        the platform forks; elsewhere each worker builds it once, lazily).
         """
         roots = set()
         for name in filenames:
@@ -77,7 +77,7 @@ class CompileSafeChecker:
                 continue
             roots.add(Path(cls.compile_safe_root).resolve() if cls.compile_safe_root else find_project_root(name))
         for root in sorted(roots):
-            report_for_root(root, cls.compile_safe_roots)
+            report_for_root(root, cls.compile_safe_roots, in_child=True)
 
     def run(self):
         if not self.enabled:
