@@ -116,7 +116,8 @@ def compiled_branches(stmt: ast.If, module) -> tuple[bool, bool]:
         return True, False
     if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
         for value in test.values:
-            if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.Not) and is_compiling_test(value.operand, module):
+            negated = isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.Not)
+            if negated and is_compiling_test(value.operand, module):
                 return False, True
     return True, True
 

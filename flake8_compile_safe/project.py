@@ -426,7 +426,8 @@ class ProjectIndex:
                 return DICT, None
             if resolved.startswith("torch.nn.") and resolved.split(".")[-1][:1].isupper():
                 return MODULE, None
-            if resolved.startswith("torch.") and resolved not in TORCH_NON_TENSOR and resolved.split(".")[-1][:1].islower():
+            is_function = resolved.split(".")[-1][:1].islower()
+            if resolved.startswith("torch.") and resolved not in TORCH_NON_TENSOR and is_function:
                 return TENSOR, None
             klass = self.lookup_class(resolved)
             if klass:

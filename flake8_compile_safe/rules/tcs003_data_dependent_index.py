@@ -7,6 +7,7 @@ import ast
 from ..callgraph import HOST, INTSTATE, TENSOR_VALUE
 from .base import Example, Hit, Rule, source_of
 
+VALUE_NAMES = {TENSOR_VALUE: "tensor", HOST: "host number", INTSTATE: "mutable int"}
 REASONS = {
     TENSOR_VALUE: "a tensor used as a slice bound makes dynamo skip the whole frame and run it eagerly",
     HOST: "a number read from a tensor used as an index is data-dependent: a graph break at the read and one "
@@ -112,9 +113,7 @@ class Decoder(torch.nn.Module):
             if not found:
                 continue
             worst = max(found, key=lambda f: (TENSOR_VALUE, HOST, INTSTATE).index(f[1]) * -1)
-            described = ", ".join(
-                f"{source_of(b, 30)} ({'tensor' if v == TENSOR_VALUE else 'host number' if v == HOST else 'mutable int'} {what})"
-                for b, v, what in found)
+            described = ", ".join(f"{source_of(b, 30)} ({VALUE_NAMES[v]} {what})" for b, v, what in found)
             yield Hit(node, f"data-dependent index in `{source_of(node)}`: {described}",
                       why=REASONS[worst[1]],
                       data={"kind": "tensor-slice" if worst[1] == TENSOR_VALUE else worst[1],

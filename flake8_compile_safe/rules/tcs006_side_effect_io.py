@@ -16,7 +16,8 @@ class SideEffectIO(Rule):
     name = "print-or-log"
     why = "dynamo cannot trace I/O: each call is a graph break"
     fix = "remove it from the compiled path or guard it with `if not torch.compiler.is_compiling():`"
-    what_it_does = "Flags `print`, `logging` calls (module functions and loggers) and `warnings.warn` on a compiled path."
+    what_it_does = ("Flags `print`, `logging` calls (module functions and loggers) and `warnings.warn` on a "
+                    "compiled path.")
     why_bad = ("Printing, logging and warnings are side effects dynamo does not put in a graph: it breaks "
                "the graph around each call (and, for f-strings of tensors, reads values to the host).")
     use_instead_note = "Guard diagnostics with `torch.compiler.is_compiling()` or move them out of `forward`."
