@@ -114,6 +114,8 @@ def tensor_derived_names(fn: cst.FunctionDef) -> set[str]:
 
 def _tensor_looking(e: cst.BaseExpression, known: set[str]) -> bool:
     if isinstance(e, cst.Subscript):
+        if any(isinstance(el.slice, cst.Index) and isinstance(el.slice.value, cst.SimpleString) for el in e.slice):
+            return False  # obj["key"]: a mapping lookup (torch's self.ivars["istep"]), not a tensor
         return isinstance(e.value, cst.Attribute) or _tensor_looking(e.value, known)
     if isinstance(e, cst.Call):
         name = dotted(e.func)
@@ -359,6 +361,8 @@ def _ast_idents(node: ast.AST) -> set[str]:
 
 def _ast_tensor_looking(e: ast.AST, known: set[str]) -> bool:
     if isinstance(e, ast.Subscript):
+        if isinstance(e.slice, ast.Constant) and isinstance(e.slice.value, str):
+            return False  # obj["key"]: a mapping lookup, not a tensor (as in _tensor_looking)
         return isinstance(e.value, ast.Attribute) or _ast_tensor_looking(e.value, known)
     if isinstance(e, ast.Call):
         name = _ast_dotted(e.func)
