@@ -572,6 +572,7 @@ class CallGraph:
     _summaries: dict = field(default_factory=dict)
     _in_progress: set = field(default_factory=set)
     _statement_nodes: dict = field(default_factory=dict)
+    skipped: list = field(default_factory=list)  # functions the analysis could not handle
 
     def statement_nodes(self, stmt: ast.stmt) -> StatementNodes:
         cached = self._statement_nodes.get(id(stmt))
@@ -597,6 +598,8 @@ class CallGraph:
         self._in_progress.add(key)
         try:
             result = FunctionAnalyzer(self, ctx).run().returns or NOTHING
+        except RecursionError:
+            result = NOTHING
         finally:
             self._in_progress.discard(key)
         self._summaries[key] = result
@@ -628,7 +631,13 @@ class CallGraph:
             analyzer = FunctionAnalyzer(self, ctx)
             if on_function is not None:
                 analyzer.on_stmt = lambda stmt, an, _item=item: on_function(_item, stmt, an)
-            analyzer.run()
+            try:
+                analyzer.run()
+            except (RecursionError, ValueError, TypeError, AttributeError, KeyError) as exc:
+                # One pathological function (say, an expression nested thousands deep) must not
+                # take the whole lint run down: skip it, and say so in the report.
+                self.skipped.append(f"{ctx.func.module.path}:{ctx.func.node.lineno}: {type(exc).__name__}")
+                continue
             for _node, target in analyzer.calls:
                 callee = self.context_for(target)
                 if callee is None or is_disabled(callee.func):

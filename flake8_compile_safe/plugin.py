@@ -77,12 +77,21 @@ class CompileSafeChecker:
                 continue
             roots.add(Path(cls.compile_safe_root).resolve() if cls.compile_safe_root else find_project_root(name))
         for root in sorted(roots):
-            report_for_root(root, cls.compile_safe_roots, in_child=True)
+            try:
+                report_for_root(root, cls.compile_safe_roots, in_child=True)
+            except Exception:  # noqa: BLE001 - run() retries per file and reports what failed
+                pass
 
     def run(self):
         if not self.enabled:
             return
-        for finding in self._findings():
+        try:
+            findings = self._findings()
+        except Exception as exc:  # noqa: BLE001 - one line for this file, not a crashed flake8 run
+            findings = [Finding("TCS901", self.filename, 1, 0, 1, 0,
+                                summary=f"analysis failed: {type(exc).__name__}: {str(exc)[:200]}",
+                                why="this file was not checked", fix="report it with this file attached")]
+        for finding in findings:
             yield finding.line, finding.col, finding.message(), type(self)
 
     def _findings(self):

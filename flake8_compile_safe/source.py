@@ -54,6 +54,8 @@ def parse_source(text: str, path: str | Path) -> ast.Module:
         raise SourceError(path, f"syntax error at line {exc.lineno}: {exc.msg}") from None
     except ValueError as exc:  # e.g. source with NUL bytes
         raise SourceError(path, f"cannot parse: {exc}") from None
+    except (RecursionError, MemoryError):
+        raise SourceError(path, "cannot parse: nested too deeply") from None
 
 
 def parse_file(path: str | Path) -> ast.Module:

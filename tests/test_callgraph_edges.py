@@ -436,3 +436,19 @@ def test_branches_decided_by_class_constants(tmp_path):
     '''})
     found = findings(tmp_path)
     assert [(f.line, f.root) for f in found] == [(9, "Time.forward")]
+
+
+def test_a_pathological_function_does_not_stop_the_analysis(tmp_path):
+    deep = " + ".join(["t"] * 900)  # parses, but nests deeper than the analysis can recurse
+    write_project(tmp_path, {"m.py": f'''
+        import torch
+
+        class Deep(torch.nn.Module):
+            def forward(self, t):
+                return {deep}
+
+        class Fine(torch.nn.Module):
+            def forward(self, t):
+                return t.item()
+    '''})
+    assert ("m.py", 10, "TCS002") in codes_at(tmp_path)
