@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from flake8_compile_safe.project import dotted as ast_dotted
+
 from .cstutil import add_decorator, code, dotted, names_in, stmt, stmts
 
 ALLOCATORS = {"torch.zeros", "torch.empty", "torch.ones", "torch.full", "torch.zeros_like",
@@ -336,12 +338,7 @@ _INDEX_COPY_VALUES = (ast.Name, ast.Attribute, ast.Subscript, ast.Call)
 
 
 def _ast_dotted(node: ast.AST) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        inner = _ast_dotted(node.value)
-        return f"{inner}.{node.attr}" if inner else ""
-    return ""
+    return ast_dotted(node) or ""  # the linter's helper; '' where it says None
 
 
 def _ast_idents(node: ast.AST) -> set[str]:

@@ -34,6 +34,13 @@ class Report:
         """Only what reporting needs: findings, which files were indexed, which could not be."""
         return Report(None, [], [], self.findings, self._by_path, self.indexed_paths, self.errors)
 
+    def set_findings(self, findings: list[Finding]) -> None:
+        """Store findings sorted, grouped by file for ``for_path``."""
+        self.findings = sorted(findings, key=lambda f: (f.path, f.line, f.col, f.code))
+        self._by_path = {}
+        for finding in self.findings:
+            self._by_path.setdefault(finding.path, []).append(finding)
+
     def for_path(self, path: str | Path) -> list[Finding]:
         return self._by_path.get(str(Path(path).resolve()), [])
 
@@ -75,9 +82,7 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
 
     reached = graph.reach(roots, on_statement)
     report = Report(index, roots, reached, indexed_paths=set(index.by_path), errors=dict(index.errors))
-    report.findings = sorted(found.values(), key=lambda f: (f.path, f.line, f.col, f.code))
-    for finding in report.findings:
-        report._by_path.setdefault(finding.path, []).append(finding)
+    report.set_findings(list(found.values()))
     return report
 
 
@@ -137,9 +142,7 @@ def _report_in_child(root: str, extra_roots: tuple[str, ...]) -> Report:
         raise RuntimeError(payload)
     findings, indexed_paths, errors = payload
     report = Report(None, [], [], indexed_paths=indexed_paths, errors=errors)
-    report.findings = findings
-    for finding in findings:
-        report._by_path.setdefault(finding.path, []).append(finding)
+    report.set_findings(findings)
     return report
 
 
