@@ -50,7 +50,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from flake8_compile_safe.toto_source import cache_dir, fetch_package_source
+from flake8_compile_safe.families.fetch import cache_dir, fetch_package_source
 
 TRANSFORMERS_VERSION = "5.23.0"
 PLUGIN_PACKAGE = "flake8-compile-safe"

@@ -14,7 +14,7 @@ import importlib.util
 import subprocess
 import sys
 
-from .toto_source import TOTO_VERSION, fetch_toto
+from .families.toto import TOTO_VERSION, fetch_toto
 
 
 def main(argv=None) -> int:

@@ -39,7 +39,7 @@ DELIBERATE = (
 @pytest.fixture(scope="module")
 def toto_copy(tmp_path_factory):
     try:
-        from flake8_compile_safe.toto_source import copy_toto, fetch_toto
+        from flake8_compile_safe.families.toto import copy_toto, fetch_toto
 
         src = fetch_toto()
     except Exception as exc:  # no network and no cache

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from flake8_compile_safe.toto_source import fetch_toto
+from flake8_compile_safe.families.toto import fetch_toto
 from helpers import run_flake8
 
 pytestmark = pytest.mark.torch

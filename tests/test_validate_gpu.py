@@ -38,7 +38,7 @@ def test_fixed_reduce_overhead_no_cudagraph_skips(tmp_path):
 
 
 def test_harness_cuda_peak_memory(tmp_path):
-    from flake8_compile_safe.toto_source import fetch_toto
+    from flake8_compile_safe.families.toto import fetch_toto
 
     out = tmp_path / "h.json"
     subprocess.run([sys.executable, "-m", "flake8_compile_safe.validate.harness", "--source", str(fetch_toto()),

@@ -393,7 +393,7 @@ def _main(args) -> int:
     if args.source:
         original = Path(args.source).resolve()
     else:
-        from ..toto_source import fetch_toto
+        from ..families.toto import fetch_toto
 
         try:
             original = fetch_toto()

@@ -1,20 +1,17 @@
-"""Fetch the real Toto source (``toto-ts`` from the package registry) into a local cache.
+"""Fetch a real package's source (a wheel from the package registry) into a local cache.
 
-Nothing of Toto is committed to this repository: tests, benchmarks, the fixer's end-to-end
-checks and the validation suite all call :func:`fetch_toto` instead.
+No third-party source is committed to this repository: tests, benchmarks, the fixer's
+end-to-end checks and the validation suite fetch it with :func:`fetch_package_source`.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
-
-TOTO_VERSION = "0.2.0"
 
 
 def cache_dir() -> Path:
@@ -58,19 +55,3 @@ def fetch_package_source(dist: str, version: str, package: str, sentinel: str,
             if not (target / sentinel).is_file():
                 raise
     return target
-
-
-def fetch_toto(version: str = TOTO_VERSION, cache: Path | None = None) -> Path:
-    """Return a directory holding the ``toto`` package of ``toto-ts==version``."""
-    return fetch_package_source("toto-ts", version, "toto", "toto/model/util.py", cache)
-
-
-def copy_toto(dest: Path, version: str = TOTO_VERSION) -> Path:
-    """Copy a fresh, writable Toto tree to ``dest`` (for the fixer and validation runs)."""
-    src = fetch_toto(version)
-    shutil.copytree(src, dest, dirs_exist_ok=False)
-    return dest
-
-
-if __name__ == "__main__":  # pragma: no cover - convenience for shell scripts
-    print(fetch_toto(sys.argv[1] if len(sys.argv) > 1 else TOTO_VERSION))

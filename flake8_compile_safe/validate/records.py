@@ -1,0 +1,96 @@
+"""Typed results of a validation run: what the harness measures and the cross-check reports.
+
+One :class:`ModeResult` per (variant, mode); ``to_json()`` gives the JSON the CLI writes, with
+the field names below (``benchmarks/recall.py`` and the tests read them). Nothing here imports
+torch.
+
+Event kinds (``Event.kind``):
+
+* ``graph_break``: dynamo ended a graph at this line (``counters["graph_break"]``);
+* ``frame_skip``: dynamo gave up on the whole frame holding this line and runs it eagerly
+  (``counters["unimplemented"]``);
+* ``recompile``: a guard failed and the frame was compiled again; the line is where the guarded
+  value is read where dynamo says so, else the recompiled function's ``def`` line;
+* ``predicted_cudagraph_skip``: a graph mutates an input in place that is not a static input
+  (AOT ``fw_metadata``): CUDA graph trees skip that graph;
+* ``predicted_cudagraph_rerecord``: a compiled graph was called with more than one tuple of
+  SymInt input values; under ``reduce-overhead`` each new tuple records a new CUDA graph.
+
+``flagged`` lists the TCS codes the linter reports within :data:`FLAG_WINDOW` lines of the
+event's line in the same file (empty: not flagged; ``None``: the linter did not run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+FLAG_WINDOW = 2
+BREAK_KINDS = ("graph_break", "frame_skip")
+RECOMPILE_KINDS = ("recompile",)
+EVENT_KINDS = (*BREAK_KINDS, *RECOMPILE_KINDS, "predicted_cudagraph_skip", "predicted_cudagraph_rerecord")
+
+
+@dataclass
+class Event:
+    kind: str  # one of EVENT_KINDS
+    file: str | None  # relative to the analysed tree (``--path``) when under it, else as dynamo said
+    line: int | None
+    reason: str  # dynamo's own words, first line
+    count: int = 1  # how often it happened at this line during the workload
+    flagged: list[str] | None = None
+
+
+@dataclass
+class UnconfirmedFinding:
+    """A TCS finding on a line the workload executed where dynamo reported nothing."""
+
+    code: str
+    file: str
+    line: int
+    message: str
+
+
+@dataclass
+class Recall:
+    flagged: int = 0
+    total: int = 0
+
+    @property
+    def value(self) -> float | None:
+        return self.flagged / self.total if self.total else None
+
+    def to_json(self) -> dict:
+        return {"flagged": self.flagged, "total": self.total, "recall": self.value}
+
+
+@dataclass
+class ModeResult:
+    variant: str  # "original", "fixed", or the model spec
+    mode: str  # "eager", "default", "reduce-overhead", "max-autotune"
+    unique_graphs: int = 0
+    graph_breaks: int = 0
+    frame_skips: int = 0
+    recompiles: int = 0
+    recompiles_after_warmup: int = 0
+    predicted_cudagraph_skips: int = 0
+    predicted_cudagraph_rerecords: int = 0
+    cudagraph_skips: int | None = None  # inductor's counter, on CUDA only
+    max_abs_diff: float | None = None  # compiled vs eager output
+    latency_ms_median: float | None = None
+    latency_ms_p90: float | None = None
+    eager_latency_ms_median: float | None = None
+    speedup_vs_eager: float | None = None
+    compile_s: float | None = None
+    peak_mem_mb: float | None = None
+    events: list[Event] = field(default_factory=list)
+    unconfirmed_findings: list[UnconfirmedFinding] = field(default_factory=list)
+    break_recall: Recall = field(default_factory=Recall)  # flagged break/skip lines / all
+    recompile_recall: Recall = field(default_factory=Recall)  # flagged recompile lines / all
+    extra: dict = field(default_factory=dict)  # model-specific figures (Toto: MAE, ...)
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["static_recall"] = {"break_skip": self.break_recall.to_json(),
+                                "recompile": self.recompile_recall.to_json()}
+        del out["break_recall"], out["recompile_recall"]
+        return out
