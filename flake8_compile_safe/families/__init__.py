@@ -23,6 +23,9 @@ from pathlib import Path
 
 from .fetch import fetch_package_source
 
+# What ``compile-safe-validate`` (and its ``--quick``) measures when given no --model / --family.
+DEFAULT_FAMILY = "toto"
+
 
 @dataclass(frozen=True)
 class Family:
