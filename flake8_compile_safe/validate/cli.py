@@ -248,6 +248,11 @@ def _variants(args, target: Target) -> dict[str, Path | None]:
     return variants
 
 
+def _progress(text: str) -> None:
+    # stdout: stderr carries nothing but the one-line error of a failed run
+    print(f"[{PROG}] {text}", flush=True)
+
+
 def _main(args) -> int:
     if args.quick:
         _apply_quick(args)
@@ -267,10 +272,9 @@ def _main(args) -> int:
     for name, tree in _variants(args, target).items():
         if tree is None:
             tree = work / "fixed"
-            print(f"[{PROG}] compile-safe-fix --strategy {args.strategy} on a copy: {tree}",
-                  file=sys.stderr, flush=True)
+            _progress(f"compile-safe-fix --strategy {args.strategy} on a copy: {tree}")
             fixer_info = run_fixer(target.path, tree, args.strategy)
-        print(f"[{PROG}] running {name}: {tree}", file=sys.stderr, flush=True)
+        _progress(f"running {name}: {tree}")
         options = RunOptions(**{**base.to_json(), "variant": name, "path": str(tree)})
         run = run_worker(options, work, args.timeout)
         if args.no_lint:

@@ -24,8 +24,9 @@ from .records import BREAK_KINDS, FLAG_WINDOW, RECOMPILE_KINDS, Event, ModeResul
 def lint_tree(path: str):
     """(findings under ``path``, None) or (None, why the linter could not run)."""
     try:
-        from ..analysis import analyze_paths
+        from ..analysis import analyze_paths, clear_cache
 
+        clear_cache()  # the analysis caches per root, and the fixer may have rewritten this tree since
         return analyze_paths([path], root=path), None
     except Exception as exc:  # noqa: BLE001 - validation goes on without the static column
         return None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"

@@ -68,8 +68,8 @@ def build(factory: Callable, spec: str, workload_args: dict) -> Workload:
     try:
         inspect.signature(factory).bind(**workload_args)
     except TypeError as exc:
-        raise WorkloadError(f"{spec} does not take {', '.join(sorted(workload_args)) or 'no arguments'}: "
-                            f"{exc}") from None
+        given = ", ".join(sorted(workload_args)) or "no arguments"
+        raise WorkloadError(f"{spec} cannot be called with {given}: {exc}") from None
     except ValueError:
         pass  # no signature to check (a builtin): let the call decide
     try:
