@@ -197,3 +197,19 @@ def test_family_factory_errors_are_one_line(tmp_path):
         proc = validate("--no-fix", *args, *FAST)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_worker_refuses_a_package_imported_from_elsewhere(tmp_path):
+    """A family's package must come from --path: an installed copy is never measured by mistake."""
+    from flake8_compile_safe.validate.options import RunOptions
+    from flake8_compile_safe.validate.records import RunResult
+
+    options = RunOptions("badmodels:needs_argument", str(BAD), workload_args={"width": 3}, expect_package="torch",
+                         backend="analysis", warmup=1, runs=1)
+    options.write(tmp_path / "o.json")
+    proc = subprocess.run([sys.executable, "-m", "flake8_compile_safe.validate.harness", str(tmp_path / "o.json"),
+                           str(tmp_path / "r.json")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    result = RunResult.from_json(json.loads((tmp_path / "r.json").read_text()))
+    assert result.error.startswith(f"{BAD}: imported torch from ") and result.error.endswith("not from this tree")
+    assert result.results == []
