@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--model", metavar="MODULE:FACTORY",
                       help="FACTORY() returns (model, run): model an nn.Module, run(m) one workload with it")
     what.add_argument("--family", metavar="NAME[:WORKLOAD]",
-                      help="a model family's fetched source and validation workload (default: toto:tiny)")
+                      help="a model family's fetched source and validation workload (default: the default "
+                           "family, flake8_compile_safe.families.DEFAULT_FAMILY)")
     ap.add_argument("--path", "--source", dest="path", metavar="DIR",
                     help="tree put first on sys.path and analysed by the linter (default: the directory "
                          "holding MODULE's package, or the family's fetched source)")
@@ -60,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     wl = ap.add_argument_group("workload arguments (passed to FACTORY as keyword arguments when given)")
     wl.add_argument("--steps", type=int, help="decode steps")
     wl.add_argument("--context", type=int, help="context length")
-    wl.add_argument("--csv", help="data file (Toto: first all-numeric column)")
-    wl.add_argument("--checkpoint", help="local weights directory (Toto: model.safetensors + config.json)")
+    wl.add_argument("--csv", help="data file (must exist)")
+    wl.add_argument("--checkpoint", help="local weights directory (must exist)")
     wl.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
                     help="any other keyword argument (VALUE read as JSON when it parses, else a string)")
     fix = ap.add_mutually_exclusive_group()

@@ -110,7 +110,7 @@ class ModeResult:
     unconfirmed_findings: list[UnconfirmedFinding] = field(default_factory=list)
     break_recall: Recall = field(default_factory=Recall)  # flagged break/skip lines / all
     recompile_recall: Recall = field(default_factory=Recall)  # flagged recompile lines / all
-    extra: dict = field(default_factory=dict)  # model-specific figures (Toto: MAE, ...)
+    extra: dict = field(default_factory=dict)  # the factory's metrics(output), e.g. a forecast MAE
     error: str | None = None  # this mode failed under torch.compile: the exception, one line
 
     def to_json(self) -> dict:
