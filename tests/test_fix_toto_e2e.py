@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from fixers.cli import main
+from flake8_compile_safe.fixers.cli import main
 
 HERE = Path(__file__).parent
 PROBE = HERE / "toto_compile_probe.py"

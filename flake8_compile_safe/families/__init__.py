@@ -5,10 +5,13 @@ and imports nothing heavy (no torch, no libcst, no model package): the registry 
 family's ``__init__`` to list them. Heavy parts live in modules named by strings and are imported
 only by the stage that needs them:
 
-* ``factories``: validation workloads, ``"module:function"``; ``function()`` returns ``(model, run)``
-  as ``compile-safe-validate --model`` expects. They import the model package, which comes from
-  the family's fetched source tree (``Family.source()``), put first on ``sys.path``.
-* ``recipe``: the fixer's multi-file rewrite for this family (libcst), ``"module:ClassName"``.
+* ``factories``: validation workloads, ``"module:function"``; ``function(**workload_args)`` returns
+  ``(model, run)`` or ``(model, run, metrics)`` as ``compile-safe-validate --model`` expects
+  (``flake8_compile_safe/validate/workload.py``). They import the model package, which comes from
+  the family's fetched source tree (``Family.source()``), put first on ``sys.path``;
+  ``compile-safe-validate --family NAME[:WORKLOAD]`` runs them there.
+* ``recipe``: the fixer's multi-file rewrite for this family (libcst), ``"module:ClassName"``; the
+  fixer's recipe registry (``flake8_compile_safe.fixers.recipes.all_recipes``) instantiates it.
 
 The generic core (linter, fixer, validation) never names a family: it goes through
 :func:`all_families` / :func:`get_family`.
@@ -22,6 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .fetch import fetch_package_source
+
+# What ``compile-safe-validate`` (and its ``--quick``) measures when given no --model / --family.
+DEFAULT_FAMILY = "toto"
 
 
 @dataclass(frozen=True)
