@@ -64,6 +64,7 @@ def analyze_index(index: ProjectIndex, extra_roots: tuple[str, ...] = (),
 def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rule, ...]) -> Report:
     graph = CallGraph(index)
     roots = find_roots(index, extra_roots)
+    root_functions = {root.func.qualname for root in roots}
     found: dict[tuple, Finding] = {}
 
     def on_statement(item: Reached, stmt: ast.stmt, an) -> None:
@@ -78,7 +79,8 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
                     end_line=getattr(node, "end_lineno", node.lineno) or node.lineno,
                     end_col=getattr(node, "end_col_offset", node.col_offset) or node.col_offset,
                     summary=hit.summary, why=hit.why or rule.why, fix=hit.fix or rule.fix,
-                    root=item.root.display, chain=item.chain, function=an.func.qualname, data=hit.data)
+                    root=item.root.display, chain=item.chain, function=an.func.qualname, data=hit.data,
+                    def_line=an.func.node.lineno, in_root=an.func.qualname in root_functions)
 
     reached = graph.reach(roots, on_statement)
     report = Report(index, roots, reached, indexed_paths=set(index.by_path), errors=dict(index.errors))

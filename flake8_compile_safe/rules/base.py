@@ -41,6 +41,7 @@ class Rule:
     why_bad: str = ""
     use_instead_note: str = ""
     fix_safety: str = ""
+    fixes: tuple = ()  # the automatic fixes (fixdata.FixSpec): fixer and docs read the same specs
     VALID: tuple[Example, ...] = ()
     INVALID: tuple[Example, ...] = ()
 

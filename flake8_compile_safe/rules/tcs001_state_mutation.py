@@ -6,6 +6,8 @@ import ast
 
 from ..callgraph import TENSOR_VALUE
 from ..project import INIT_METHODS, TENSOR_KINDS, dotted
+from ..fixdata import EAGER_HELPER, PREALLOCATED_CACHE, STATIC_MARKING, TENSOR_COUNTER
+from ..fixfacts import growing_cat, int_counter, state_write
 from .base import Example, Hit, Rule, source_of
 
 MUTATORS = {"append", "extend", "insert", "pop", "update", "clear", "setdefault", "remove", "popitem", "add",
@@ -70,6 +72,7 @@ class StateMutation(Rule):
                   "adds `mark_static_address` to the allocator. The rewrite keeps values identical; it "
                   "changes the object's fields (a tensor write head instead of a Python int), so callers "
                   "that read those fields directly must be reviewed.")
+    fixes = (STATIC_MARKING, TENSOR_COUNTER, PREALLOCATED_CACHE, EAGER_HELPER)
     INVALID = (
         Example('''\
 import torch
@@ -175,7 +178,7 @@ class Model(torch.nn.Module):
                 if hit:
                     yield hit
             elif isinstance(target, ast.Attribute):
-                hit = self._attribute_assign(target, value, an, augmented=isinstance(stmt, ast.AugAssign))
+                hit = self._attribute_assign(target, value, an, augmented=isinstance(stmt, ast.AugAssign), stmt=stmt)
                 if hit:
                     yield hit
         for node in self.nodes(stmt, an, ast.Call):
@@ -194,13 +197,15 @@ class Model(torch.nn.Module):
                 return None
             what = f"in-place write into {label}, a tensor held by a plain object and not marked static"
             state_kind = "tensor"
+            fix = state_write(None, klass, attr, an)
         else:
             what = f"in-place write to {label}"
             state_kind = kind or "object"
+            fix = None
         return Hit(target, what, data={"kind": "subscript-write", "state": label, "attr": attr,
-                                       "state_kind": state_kind, "target": source_of(target, 200)})
+                                       "state_kind": state_kind, "target": source_of(target, 200), "fix": fix})
 
-    def _attribute_assign(self, target, value, an, augmented):
+    def _attribute_assign(self, target, value, an, augmented, stmt=None):
         state = state_of(target, an)
         if state is None:
             return None
@@ -209,8 +214,13 @@ class Model(torch.nn.Module):
             if kind in TENSOR_KINDS or (value is not None and an.kind_of(value).value == TENSOR_VALUE):
                 return None  # dynamo tracks module tensor attributes as graph state
         verb = "augmented assignment to" if augmented else "assignment to attribute"
+        if kind in TENSOR_KINDS:
+            fix = state_write(stmt, klass, attr, an) if augmented else growing_cat(target, value, klass, an)
+        else:
+            fix = int_counter(klass, attr, an)
         return Hit(target, f"{verb} {label} mutates Python state",
-                   data={"kind": "attr-assign", "state": label, "attr": attr, "state_kind": kind or "object"})
+                   data={"kind": "attr-assign", "state": label, "attr": attr, "state_kind": kind or "object",
+                         "fix": fix})
 
     def _method_call(self, call, an):
         method = call.func.attr
@@ -236,5 +246,5 @@ class Model(torch.nn.Module):
             name = dotted(call.func) or method
             return Hit(call, f"in-place {method}() on {label}, a tensor held by a plain object and not marked static",
                        data={"kind": "inplace-method", "state": label, "attr": attr, "state_kind": "tensor",
-                             "call": name})
+                             "call": name, "fix": state_write(None, klass, attr, an)})
         return None

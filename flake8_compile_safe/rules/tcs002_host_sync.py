@@ -6,6 +6,8 @@ import ast
 
 from ..callgraph import HOST, TENSOR_VALUE
 from ..project import DICT, LIST
+from ..fixdata import EAGER_HELPER, KEEP_TENSOR
+from ..fixfacts import host_value
 from .base import Example, Hit, Rule, source_of
 
 CONVERSIONS = {"int", "float", "bool", "complex"}
@@ -29,6 +31,7 @@ class HostSync(Rule):
     fix_safety = ("The tensor-index strategy of `compile-safe-fix` replaces the reads in recognised cache "
                   "classes; reads elsewhere are reported, not rewritten, since what the number feeds decides "
                   "the right tensor form.")
+    fixes = (KEEP_TENSOR, EAGER_HELPER)
     INVALID = (
         Example('''\
 import torch
@@ -84,7 +87,7 @@ def report(x):
                 recv = an.kind_of(func.value)
                 if func.attr == "item" and not recv.cls:
                     yield Hit(node, f"`{source_of(node)}` copies a tensor value to the host",
-                              data={"kind": "item", "expr": source_of(node, 200)})
+                              data={"kind": "item", "expr": source_of(node, 200), "fix": host_value(node, stmt, an)})
                     continue
                 if func.attr in ("tolist", "numpy") and recv.value not in (LIST, DICT) and not recv.cls:
                     yield Hit(node, f"`{source_of(node)}` copies a tensor to the host",
@@ -97,7 +100,8 @@ def report(x):
             if isinstance(func, ast.Name) and func.id in CONVERSIONS and node.args:
                 if an.module.resolve(func.id) == func.id and an.kind_of(node.args[0]).value == TENSOR_VALUE:
                     yield Hit(node, f"`{source_of(node)}` converts a tensor to a Python {func.id}",
-                              data={"kind": "conversion", "expr": source_of(node, 200)})
+                              data={"kind": "conversion", "expr": source_of(node, 200),
+                                    "fix": host_value(node, stmt, an)})
                     continue
             targets = an.resolve_call(node)
             if targets and not any(t.constructs for t in targets):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 
 from ..callgraph import HOST, INTSTATE, TENSOR_VALUE
+from ..fixdata import EAGER_HELPER, INDEX_COPY, INDEX_SELECT
+from ..fixfacts import counter_of_bound, slice_access
 from .base import Example, Hit, Rule, source_of
 
 VALUE_NAMES = {TENSOR_VALUE: "tensor", HOST: "host number", INTSTATE: "mutable int"}
@@ -37,6 +39,7 @@ class DataDependentIndex(Rule):
                   "`buf.index_copy_(dim, start + torch.arange(v.shape[dim]), v)`: the same values, provided the "
                   "slice is in bounds (a slice would clamp; `index_copy_` raises). Reads that return a shorter "
                   "view change shape, so they are rewritten only inside a recognised recipe (Toto).")
+    fixes = (INDEX_COPY, INDEX_SELECT, EAGER_HELPER)
     INVALID = (
         Example('''\
 import torch
@@ -114,7 +117,10 @@ class Decoder(torch.nn.Module):
                 continue
             worst = max(found, key=lambda f: (TENSOR_VALUE, HOST, INTSTATE).index(f[1]) * -1)
             described = ", ".join(f"{source_of(b, 30)} ({VALUE_NAMES[v]} {what})" for b, v, what in found)
+            kind = {TENSOR_VALUE: "tensor", HOST: "host", INTSTATE: "intstate"}[worst[1]]
+            counter = next((counter_of_bound(b, an) for b, v, _ in found if v == INTSTATE), None)
             yield Hit(node, f"data-dependent index in `{source_of(node)}`: {described}",
                       why=REASONS[worst[1]],
                       data={"kind": "tensor-slice" if worst[1] == TENSOR_VALUE else worst[1],
-                            "store": isinstance(node.ctx, ast.Store), "expr": source_of(node, 300)})
+                            "store": isinstance(node.ctx, ast.Store), "expr": source_of(node, 300),
+                            "fix": slice_access(node, stmt, an, kind), "counter": counter})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 
 from ..callgraph import HOST, INTSTATE, TENSOR_VALUE
+from ..fixdata import EAGER_HELPER
 from .base import Example, Hit, Rule, source_of
 
 
@@ -23,6 +24,7 @@ class TensorControlFlow(Rule):
     use_instead_note = "Select with `torch.where`, or hoist the check out of the compiled region."
     fix_safety = ("Not rewritten in general: the right form depends on both branches. The Toto recipe "
                   "replaces `is_causal=... seq_pos_offset == 0` with a mask built from the tensor offset.")
+    fixes = (EAGER_HELPER,)
     INVALID = (
         Example('''\
 import torch

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 
 from ..project import dotted
+from ..fixdata import DISABLE_WRITER
+from ..fixfacts import graph_break_call
 from .base import Example, Hit, Rule
 
 GRAPH_BREAK = {"torch._dynamo.graph_break"}
@@ -35,6 +37,7 @@ class GraphBreakBeforeMutation(Rule):
     use_instead_note = "Mark the state static and write with `index_copy_`, or disable compilation of the writer."
     fix_safety = ("`compile-safe-fix --strategy graph-break` replaces the bare call with "
                   "`@torch.compiler.disable` on the enclosing method; behaviour is unchanged, speed is not.")
+    fixes = (DISABLE_WRITER,)
     INVALID = (
         Example('''\
 import torch
@@ -88,4 +91,5 @@ class Model(torch.nn.Module):
         if later:
             first = min(later, key=lambda n: n.lineno)
             yield Hit(stmt.value, f"torch._dynamo.graph_break() does not isolate the mutation at line {first.lineno}",
-                      data={"kind": "graph-break", "mutation_line": first.lineno})
+                      data={"kind": "graph-break", "mutation_line": first.lineno,
+                            "fix": graph_break_call(first.lineno)})

@@ -6,6 +6,7 @@ import ast
 
 from ..callgraph import HOST, INTSTATE, TENSOR_VALUE
 from ..project import dotted
+from ..fixdata import EAGER_HELPER
 from .base import Example, Hit, Rule, source_of
 
 
@@ -29,6 +30,7 @@ class DataDependentArgument(Rule):
     fix_safety = ("The Toto recipe of `compile-safe-fix` replaces the data-dependent `is_causal` with a mask "
                   "built from the tensor offset: the same attention weights, as the e2e test checks. "
                   "Elsewhere not rewritten.")
+    fixes = (EAGER_HELPER,)
     INVALID = (
         Example('''\
 import torch
