@@ -27,12 +27,15 @@ class FixSpec:
     name: str  # "index-copy"
     strategy: str  # TENSOR_INDEX, GRAPH_BREAK, or "any"
     rewrite: str  # what it does (markdown, one or two sentences)
-    safe_when: str  # when it is applied by default
+    safe_when: str  # when it is applied by default ("" : always unsafe)
     unsafe_when: str = ""  # when it needs --unsafe-fixes, and why ("" : never unsafe)
 
     def render(self) -> str:
         strategy = "both strategies" if self.strategy == "any" else f"`--strategy {self.strategy}`"
-        text = f"- **{self.name}** ({strategy}): {self.rewrite} Safe (applied by default) when {self.safe_when}"
+        text = f"- **{self.name}** ({strategy}): {self.rewrite}"
+        if not self.safe_when:
+            return text + f" Always unsafe (only with `--unsafe-fixes`): {self.unsafe_when}"
+        text += f" Safe (applied by default) when {self.safe_when}"
         if self.unsafe_when:
             text += f" Otherwise unsafe (only with `--unsafe-fixes`): {self.unsafe_when}"
         return text
@@ -184,7 +187,7 @@ PREALLOCATED_CACHE = FixSpec(
     "`self.x = torch.cat([self.x, v], dim)` becomes a buffer of the maximum length (from the initialiser's "
     "`max_len`-style argument or `config.max_position_embeddings`-style field), allocated from the first `v` "
     "and written with `copy_` at a write head; `self.x` stays the written prefix (a view).",
-    "never: it is always unsafe.",
+    "",
     "writing past the maximum length raises instead of growing; `self.x` becomes a view into a reused buffer "
     "(a reference kept across a reset sees later writes); dtype and device come from the first write. Without "
     "a maximum length the finding is left with its suggestion.")

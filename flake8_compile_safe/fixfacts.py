@@ -61,6 +61,8 @@ def slice_access(sub: ast.Subscript, stmt: ast.stmt, an, bound_kind: str) -> Sli
                 break
     elif len(bounded) > 1:
         length_why = "more than one bounded slice"
+    if not host_var:
+        host_var = next((p.id for p in parts if isinstance(p, ast.Name) and an.kind_of(p).value == HOST), "")
     if store:
         value = stmt.value
         if isinstance(value, ast.Constant) and isinstance(value.value, (int, float, bool)):

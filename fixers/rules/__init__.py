@@ -48,9 +48,12 @@ def fixes_for(finding: Finding, strategy: str) -> list[RuleFix]:
 
 def _no_fix(finding: Finding, strategy: str) -> str:
     rule = RULES_BY_CODE.get(finding.code)
+    eager = "; --strategy graph-break runs its helper eagerly"
+    state = finding.data.get("state_kind")
+    if finding.code == "TCS001" and state and state != "tensor" and strategy != GRAPH_BREAK:
+        return f"Python {state} state written on the compiled path: no tensor form is known for it{eager}"
     if rule is not None and finding.code in EAGER_CODES and strategy != GRAPH_BREAK:
-        return ("no tensor-index rewrite for this shape (the right tensor form depends on what the value feeds); "
-                "--strategy graph-break runs its helper eagerly")
+        return f"no tensor-index rewrite for this shape (the right tensor form depends on what it feeds){eager}"
     if rule is not None and rule.fix_safety:
         return f"no automatic fix: {rule.fix_safety}"
     return "no automatic fix"

@@ -41,9 +41,9 @@ class KeepTensorFix(RuleFix):
             return []
         if not data.var:
             raise NotFixed("the value read is not bound to a local by itself (`i = t.item()`)")
+        require(data.index_only, unsafe_ok=False)
         unsafe = require(data.receiver, "the value read from may not be a torch tensor: ")
         require(data.scalar_int, "the tensor's dtype is not proven to be an integer: ", unsafe_ok=False)
-        require(data.index_only, unsafe_ok=False)
         stmt = single_statement(ctx, finding.line)
         assign = stmt.body[0]
         if not isinstance(assign, cst.Assign) or _tensor_of_read(assign.value) is None:

@@ -29,6 +29,9 @@ class Hit:
 class Example:
     code: str
     note: str = ""
+    # INVALID examples: what `compile-safe-fix` (default strategy, safe fixes) makes of ``code``, as
+    # Fixit's expected_replacement; None: the fixer leaves it unchanged (its summary says why).
+    fixed: str | None = None
 
 
 class Rule:

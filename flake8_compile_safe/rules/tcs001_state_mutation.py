@@ -68,10 +68,7 @@ class StateMutation(Rule):
                "is a recompile until `recompile_limit` (8) is hit and the frame falls back to eager.")
     use_instead_note = ("Allocate the state as tensors on the model's device, mark them static once when not "
                         "compiling, and write with `index_copy_` at a tensor position.")
-    fix_safety = ("`compile-safe-fix` rewrites slice assignment with tensor bounds into `index_copy_` and "
-                  "adds `mark_static_address` to the allocator. The rewrite keeps values identical; it "
-                  "changes the object's fields (a tensor write head instead of a Python int), so callers "
-                  "that read those fields directly must be reviewed.")
+    fix_safety = "Writes to Python containers (lists, dicts) and other Python state are reported, not rewritten."
     fixes = (STATIC_MARKING, TENSOR_COUNTER, PREALLOCATED_CACHE, EAGER_HELPER)
     INVALID = (
         Example('''\
@@ -98,7 +95,34 @@ class Model(torch.nn.Module):
     def forward(self, x, cache: Cache):
         cache.append(x)
         return x
-''', "writes into a dataclass's tensor and list from a compiled forward"),
+''', "writes into a dataclass's tensor and list from a compiled forward",
+                fixed='''\
+import torch
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Cache:
+    size: int
+    keys: torch.Tensor = field(init=False)
+
+    def __post_init__(self):
+        self.keys = torch.zeros(self.size, 4)
+        self.pos = [0]
+        if not torch.compiler.is_compiling():
+            torch._dynamo.mark_static_address(self.keys)
+
+    def append(self, k):
+        start = self.pos[0]
+        self.keys[start] = k  # TCS001: tensor held by a plain object, not static
+        self.pos[0] = start + 1  # TCS001: Python list state
+
+
+class Model(torch.nn.Module):
+    def forward(self, x, cache: Cache):
+        cache.append(x)
+        return x
+'''),
         Example('''\
 import torch
 

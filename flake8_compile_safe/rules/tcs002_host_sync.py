@@ -28,9 +28,8 @@ class HostSync(Rule):
                "specialised and guarded on, so every new value recompiles until `recompile_limit` (8). "
                "`.cpu()` in a CUDA graph makes cudagraphs skip ('skipping cudagraphs due to cpu device').")
     use_instead_note = "Keep positions and lengths as tensors on the device and compute with them."
-    fix_safety = ("The tensor-index strategy of `compile-safe-fix` replaces the reads in recognised cache "
-                  "classes; reads elsewhere are reported, not rewritten, since what the number feeds decides "
-                  "the right tensor form.")
+    fix_safety = ("Other host reads are reported, not rewritten: what the number feeds decides the right tensor "
+                  "form.")
     fixes = (KEEP_TENSOR, EAGER_HELPER)
     INVALID = (
         Example('''\
@@ -60,6 +59,34 @@ class Model(torch.nn.Module):
         n = cache.current_len()  # TCS002: returns a host number read from a tensor
         return x + n
 ''', "a helper that hides the read is flagged at its call site too"),
+        Example('''\
+import torch
+
+
+class Decoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("table", torch.zeros(16, 4))
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x):
+        i = int(self.step.item())  # TCS002
+        return x + self.table[i]
+''', "a number read only to index a tensor",
+                fixed='''\
+import torch
+
+
+class Decoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("table", torch.zeros(16, 4))
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x):
+        i = self.step.clone()  # TCS002
+        return x + self.table.index_select(0, i.view(1)).squeeze(0)
+'''),
     )
     VALID = (
         Example('''\

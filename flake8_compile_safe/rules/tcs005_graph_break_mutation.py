@@ -35,8 +35,7 @@ class GraphBreakBeforeMutation(Rule):
                "`@torch.compiler.disable` on the mutating function does isolate it, at the cost of a graph "
                "break per call.")
     use_instead_note = "Mark the state static and write with `index_copy_`, or disable compilation of the writer."
-    fix_safety = ("`compile-safe-fix --strategy graph-break` replaces the bare call with "
-                  "`@torch.compiler.disable` on the enclosing method; behaviour is unchanged, speed is not.")
+    fix_safety = "Behaviour is unchanged; speed is not (a graph break per call of the disabled function)."
     fixes = (DISABLE_WRITER,)
     INVALID = (
         Example('''\
@@ -49,6 +48,27 @@ class Cache:
 
     def write(self, pos, k):
         torch._dynamo.graph_break()  # TCS005
+        self.keys[pos] = k
+
+
+class Model(torch.nn.Module):
+    def forward(self, x, cache: Cache):
+        cache.write(0, x)
+        return x
+''',
+                fixed='''\
+import torch
+
+
+class Cache:
+    def __init__(self):
+        self.keys = torch.zeros(8, 4)
+        if not torch.compiler.is_compiling():
+            torch._dynamo.mark_static_address(self.keys)
+
+    @torch.compiler.disable
+    def write(self, pos, k):
+        # TCS005
         self.keys[pos] = k
 
 
