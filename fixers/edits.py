@@ -25,6 +25,7 @@ class EditSet:
     decorate: dict[int, tuple[cst.FunctionDef, str]] = field(default_factory=dict)  # innermost decorator
     append: dict[int, tuple[cst.FunctionDef, list[str]]] = field(default_factory=dict)  # static marks, merged
     append_lines: dict[int, tuple[cst.FunctionDef, list[str]]] = field(default_factory=dict)  # statements
+    methods: dict[int, tuple[cst.ClassDef, list[str]]] = field(default_factory=dict)  # new methods (source)
 
     def replace_statement(self, node: cst.CSTNode, build: StatementBuilder) -> "EditSet":
         self.statements[id(node)] = (node, build)
@@ -47,6 +48,10 @@ class EditSet:
         self.append_lines.setdefault(id(fn), (fn, []))[1].extend(lines)
         return self
 
+    def add_method(self, cls: cst.ClassDef, source: str) -> "EditSet":
+        self.methods.setdefault(id(cls), (cls, []))[1].append(source)
+        return self
+
     def claims(self) -> set[int]:
         """Nodes no other proposal may rewrite (decorations and appended marks compose, so they do not claim)."""
         return set(self.statements) | set(self.exprs)
@@ -60,6 +65,8 @@ class EditSet:
             mine.extend(a for a in attrs if a not in mine)
         for key, (fn, lines) in other.append_lines.items():
             self.append_lines.setdefault(key, (fn, []))[1].extend(lines)
+        for key, (cls, sources) in other.methods.items():
+            self.methods.setdefault(key, (cls, []))[1].extend(sources)
 
 
 class Editor(cst.CSTTransformer):
@@ -76,6 +83,10 @@ class Editor(cst.CSTTransformer):
             return entry[1](updated)
         if isinstance(original, cst.FunctionDef):
             updated = self._function(original, updated)
+        if isinstance(original, cst.ClassDef) and id(original) in self.edits.methods:
+            new = [cst.ensure_type(cst.parse_statement(src), cst.FunctionDef).with_changes(
+                leading_lines=[cst.EmptyLine(indent=False)]) for src in self.edits.methods[id(original)][1]]
+            updated = updated.with_changes(body=updated.body.with_changes(body=(*updated.body.body, *new)))
         if isinstance(original, (cst.IndentedBlock, cst.Module)):
             updated = self._block(original, updated)
         return super().on_leave(original, updated)
@@ -139,8 +150,17 @@ def add_innermost_decorator(fn: cst.FunctionDef, decorator: str) -> cst.Function
     return fn.with_changes(decorators=(*fn.decorators, new))
 
 
+def _statements(source: str) -> list[cst.BaseStatement]:
+    """Parsed statements; comment lines before the first stay with it (not lost as a module header)."""
+    module = cst.parse_module(source)
+    block = list(module.body)
+    if block and module.header:
+        block[0] = block[0].with_changes(leading_lines=(*module.header, *block[0].leading_lines))
+    return block
+
+
 def append_statements(fn: cst.FunctionDef, lines: list[str]) -> cst.FunctionDef:
-    block = list(cst.parse_module("".join(line + "\n" for line in lines)).body)
+    block = _statements("".join(line + "\n" for line in lines))
     body = list(fn.body.body)
     if body and isinstance(body[-1], cst.SimpleStatementLine) and isinstance(body[-1].body[0], cst.Return):
         body[-1:-1] = block
@@ -152,9 +172,9 @@ def append_statements(fn: cst.FunctionDef, lines: list[str]) -> cst.FunctionDef:
 def append_static_marks(fn: cst.FunctionDef, attrs: list[str], torch_name: str) -> cst.FunctionDef:
     """At the end of ``fn`` (before a final ``return``): mark each ``self.<attr>`` a static address."""
     marks = "".join(f"    {torch_name}._dynamo.mark_static_address(self.{a})\n" for a in attrs)
-    block = list(cst.parse_module(
-        "# Written in place on the compiled path: static addresses, so CUDA graphs keep the graph.\n"
-        f"if not {torch_name}.compiler.is_compiling():\n" + marks).body)
+    block = _statements(
+        "# written in place on the compiled path: static addresses keep CUDA graphs (compile-safe-fix)\n"
+        f"if not {torch_name}.compiler.is_compiling():\n" + marks)
     body = list(fn.body.body)
     if body and isinstance(body[-1], cst.SimpleStatementLine) and isinstance(body[-1].body[0], cst.Return):
         body[-1:-1] = block

@@ -145,6 +145,7 @@ class GrowingCat:
     max_len_why: str
     init_method: str
     init_line: int
+    allocated_in_init: bool = False  # the initialiser assigns it a tensor unconditionally: allocate there
 
 
 @dataclass(frozen=True)

@@ -298,7 +298,7 @@ def growing_cat(target: ast.Attribute, value: ast.AST, klass: ClassInfo | None, 
     if not value.args or not isinstance(value.args[0], (ast.List, ast.Tuple)) or len(value.args[0].elts) != 2:
         return None
     first, appended = value.args[0].elts
-    if ast.dump(first) != ast.dump(target):
+    if ast.unparse(first) != ast.unparse(target):
         return None
     dim_node = value.args[1] if len(value.args) > 1 else next((k.value for k in value.keywords if k.arg == "dim"),
                                                               ast.Constant(0))
@@ -306,15 +306,19 @@ def growing_cat(target: ast.Attribute, value: ast.AST, klass: ClassInfo | None, 
             isinstance(dim_node, ast.UnaryOp) and isinstance(dim_node.operand, ast.Constant)):
         return None
     dim = int(ast.literal_eval(dim_node))
-    max_len, why, init_method, init_line = "", "no maximum length found in the initialiser", "", 0
+    max_len, why, owner, init = "", "no maximum length found in the initialiser", klass, None
     for cls, method in init_methods(klass, an.index):
-        init_method, init_line = method.name, method.node.lineno
+        owner, init = cls, method
         found = _max_len_in(method.node)
         if found:
             max_len, why = found
             break
-    return GrowingCat(owner=owner_class(klass, an.index), attr=target.attr, dim=dim, appended=src(appended),
-                      max_len=max_len, max_len_why=why, init_method=init_method, init_line=init_line)
+    allocated = init is not None and any(
+        isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and _is_self_attr(stmt.targets[0], target.attr)
+        and prover(an.index).expr(stmt.value, owner.module, init.node, owner, None).ok for stmt in init.node.body)
+    return GrowingCat(owner=owner_class(owner, an.index), attr=target.attr, dim=dim, appended=src(appended),
+                      max_len=max_len, max_len_why=why, init_method=init.name if init else "",
+                      init_line=init.node.lineno if init else 0, allocated_in_init=allocated)
 
 
 def _max_len_in(func: ast.AST) -> tuple[str, str] | None:

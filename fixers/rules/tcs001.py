@@ -23,7 +23,7 @@ from flake8_compile_safe.fixdata import (
 from ..context import FileContext, code
 from ..cstutil import is_self_attr
 from ..edits import EditSet
-from .base import NotFixed, Proposal, RuleFix, has_call, require, single_statement
+from .base import NotFixed, Proposal, RuleFix, require, single_statement
 
 IN_PLACE = {"+=": "add_", "-=": "sub_", "*=": "mul_", "/=": "div_"}
 
@@ -167,7 +167,11 @@ def _self_attrs(cls: cst.ClassDef, attr: str) -> list[cst.Attribute]:
 
 
 class PreallocatedCacheFix(RuleFix):
-    """``self.x = torch.cat([self.x, v], d)`` -> copy into a buffer of the maximum length (always unsafe)."""
+    """``self.x = torch.cat([self.x, v], d)`` -> copy into a buffer of the maximum length (always unsafe).
+
+    A helper method ``_grow_<x>`` does the write; the initialiser allocates the buffer (outside compiled
+    code, marked static) when it assigns ``self.x`` a tensor, else the first write does.
+    """
 
     code = "TCS001"
     specs = (PREALLOCATED_CACHE,)
@@ -181,47 +185,37 @@ class PreallocatedCacheFix(RuleFix):
         if not data.max_len:
             raise NotFixed(f"a growing cache, but {data.max_len_why}: pass a maximum length to the initialiser "
                            "(`max_len`) to get a preallocated buffer")
-        _, init = method_of(ctx, data.owner.line, data.init_method)
+        cls, init = method_of(ctx, data.owner.line, data.init_method)
         stmt = single_statement(ctx, finding.line)
-        cls = ctx.class_at(data.owner.line)
-        taken = ctx.names_in_function(cls) if cls is not None else set()
-        attr, d = data.attr, data.dim
-        buffer = ctx.fresh_name(None, f"_{attr}_buffer", taken)
-        view = ctx.fresh_name(None, f"_{attr}_view", taken)
-        max_len = ctx.fresh_name(None, f"_{attr}_max_len", taken)
-        fn = ctx.enclosing(stmt, cst.FunctionDef)
+        taken = ctx.names_in_function(cls)
+        attr, d, torch = data.attr, data.dim, ctx.names.torch
+        buffer, view, max_len, grow = (ctx.fresh_name(None, f"_{attr}_{part}", taken)
+                                       for part in ("buffer", "view", "max_len", "grow"))
+        grow = ctx.fresh_name(None, f"_grow_{attr}", taken)
+        edits = EditSet().add_method(cls, (
+            f"def {grow}(self, new):\n"
+            f'    """``self.{attr} = torch.cat([self.{attr}, new], {d})`` into a preallocated buffer."""\n'
+            f"    if self.{buffer} is None or self.{view} is not self.{attr}:  # first write, or replaced\n"
+            f"        shape = list(self.{attr}.shape)\n"
+            f"        shape[{d}] = self.{max_len}\n"
+            f"        self.{buffer} = self.{attr}.new_zeros(shape)\n"
+            f"        self.{buffer}.narrow({d}, 0, self.{attr}.shape[{d}]).copy_(self.{attr})\n"
+            f"        if not {torch}.compiler.is_compiling():\n"
+            f"            {torch}._dynamo.mark_static_address(self.{buffer})\n"
+            f"    written = self.{attr}.shape[{d}]\n"
+            f"    self.{buffer}.narrow({d}, written, new.shape[{d}]).copy_(new)\n"
+            f"    self.{attr} = self.{view} = self.{buffer}.narrow({d}, 0, written + new.shape[{d}])\n"))
+        lines = [f"# preallocated storage of self.{attr} (compile-safe-fix)", f"self.{buffer} = None",
+                 f"self.{view} = None", f"self.{max_len} = {data.max_len}"]
+        if data.allocated_in_init:
+            lines.append(f"self.{grow}(self.{attr}.narrow({d}, 0, 0))  # allocate now, outside compiled code")
+        edits.append_statements(init, lines)
 
         def build(updated: cst.SimpleStatementLine) -> list[cst.BaseStatement]:
-            call = updated.body[0].value
-            appended = call.args[0].value.elements[1].value
-            names: set[str] = set()
-            out: list[cst.BaseStatement] = []
-            value = code(appended)
-            if has_call(appended):
-                name = ctx.fresh_name(fn, "new_values", names)
-                out.append(cst.parse_statement(f"{name} = {value}\n"))
-                value = name
-            written = ctx.fresh_name(fn, "written", names)
-            shape = ctx.fresh_name(fn, "shape", names)
-            src = (
-                f"if self.{buffer} is None or self.{view} is not self.{attr}:\n"
-                f"    # first write, or self.{attr} was replaced: a buffer of the maximum length, holding it\n"
-                f"    {shape} = list(self.{attr}.shape)\n"
-                f"    {shape}[{d}] = self.{max_len}\n"
-                f"    self.{buffer} = self.{attr}.new_zeros({shape})\n"
-                f"    self.{buffer}.narrow({d}, 0, self.{attr}.shape[{d}]).copy_(self.{attr})\n"
-                f"{written} = self.{attr}.shape[{d}]\n"
-                f"self.{buffer}.narrow({d}, {written}, {value}.shape[{d}]).copy_({value})\n"
-            )
-            out.extend(cst.parse_module(src).body)
-            assign = f"self.{attr} = self.{view} = self.{buffer}.narrow({d}, 0, {written} + {value}.shape[{d}])"
-            out.append(updated.with_changes(body=[cst.parse_statement(assign + "\n").body[0]]))
-            return out
+            appended = updated.body[0].value.args[0].value.elements[1].value
+            return [updated.with_changes(body=[cst.Expr(cst.parse_expression(f"self.{grow}({code(appended)})"))])]
 
-        edits = EditSet().replace_statement(stmt, build)
-        edits.append_statements(init, [
-            f"# preallocated storage of self.{attr} (compile-safe-fix): up to self.{max_len} along dim {d}",
-            f"self.{buffer} = None", f"self.{view} = None", f"self.{max_len} = {data.max_len}"])
+        edits.replace_statement(stmt, build)
         return [Proposal(self.code, PREALLOCATED_CACHE, ("preallocated", data.owner.qualname, attr), edits,
                          finding.line, f"growing `self.{attr}` -> preallocated buffer ({data.max_len_why})",
                          unsafe_why=PREALLOCATED_CACHE.unsafe_when, findings=[finding])]

@@ -136,7 +136,7 @@ class SliceFix(RuleFix):
                 out.append(cst.parse_statement(f"{name} = {code(value)}\n"))
                 value = cst.Name(name)
             view = form_now.view_code()
-            if has_call(form_now.base) or any(has_call(i) for i in form_now.lead):
+            if form_now.lead or has_call(form_now.base):  # evaluated once (and read once)
                 name = ctx.fresh_name(fn, "target", taken)
                 out.append(cst.parse_statement(f"{name} = {view}\n"))
                 view = name

@@ -109,6 +109,7 @@ class Cache:
     def __post_init__(self):
         self.keys = torch.zeros(self.size, 4)
         self.pos = [0]
+        # written in place on the compiled path: static addresses keep CUDA graphs (compile-safe-fix)
         if not torch.compiler.is_compiling():
             torch._dynamo.mark_static_address(self.keys)
 

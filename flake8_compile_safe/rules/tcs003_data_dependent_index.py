@@ -67,6 +67,7 @@ class Cache:
     def __init__(self):
         self.keys = torch.zeros(8, 4)
         self.end = torch.zeros((), dtype=torch.long)
+        # written in place on the compiled path: static addresses keep CUDA graphs (compile-safe-fix)
         if not torch.compiler.is_compiling():
             torch._dynamo.mark_static_address(self.keys)
 
@@ -139,6 +140,7 @@ class Cache:
     def __init__(self, size: int):
         self.keys = torch.zeros(size, 4)
         self.head = torch.zeros((), dtype=torch.long)
+        # written in place on the compiled path: static addresses keep CUDA graphs (compile-safe-fix)
         if not torch.compiler.is_compiling():
             torch._dynamo.mark_static_address(self.keys)
             torch._dynamo.mark_static_address(self.head)

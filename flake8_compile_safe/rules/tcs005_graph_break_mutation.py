@@ -63,6 +63,7 @@ import torch
 class Cache:
     def __init__(self):
         self.keys = torch.zeros(8, 4)
+        # written in place on the compiled path: static addresses keep CUDA graphs (compile-safe-fix)
         if not torch.compiler.is_compiling():
             torch._dynamo.mark_static_address(self.keys)
 
