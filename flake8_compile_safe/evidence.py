@@ -165,6 +165,7 @@ class TensorProver:
     def __init__(self, index: ProjectIndex):
         self.index = index
         self._attrs: dict[tuple[str, str], Proof] = {}
+        self._visiting: set[tuple[int, str]] = set()  # (function, name) being proven: `x = x[1:]` is neutral
 
     # -- expressions in a function ---------------------------------------------------------------
     def expr(self, node: ast.AST, module, func: ast.AST | None, self_cls: ClassInfo | None,
@@ -228,10 +229,17 @@ class TensorProver:
         values = scope.of(name)
         if not values:
             return unproven(f"`{name}` is not bound in this function")
-        for value in values:
-            proof = self._binding(value, module, func, self_cls, an, depth)
-            if not proof.ok:
-                return unproven(f"`{name}`: {proof.why}")
+        key = (id(func), name)
+        if key in self._visiting:
+            return proven("(itself)")  # decided by its other bindings
+        self._visiting.add(key)
+        try:
+            for value in values:
+                proof = self._binding(value, module, func, self_cls, an, depth)
+                if not proof.ok:
+                    return unproven(proof.why if proof.why.startswith(f"`{name}`") else f"`{name}`: {proof.why}")
+        finally:
+            self._visiting.discard(key)
         return proven(f"`{name}` is only ever assigned tensors")
 
     def _binding(self, value, module, func, self_cls, an, depth) -> Proof:
