@@ -26,6 +26,7 @@ class EditSet:
     append: dict[int, tuple[cst.FunctionDef, list[str]]] = field(default_factory=dict)  # static marks, merged
     append_lines: dict[int, tuple[cst.FunctionDef, list[str]]] = field(default_factory=dict)  # statements
     methods: dict[int, tuple[cst.ClassDef, list[str]]] = field(default_factory=dict)  # new methods (source)
+    post_init: dict[int, tuple[cst.ClassDef, list[str]]] = field(default_factory=dict)  # new __post_init__ marks
 
     def replace_statement(self, node: cst.CSTNode, build: StatementBuilder) -> "EditSet":
         self.statements[id(node)] = (node, build)
@@ -48,6 +49,10 @@ class EditSet:
         self.append_lines.setdefault(id(fn), (fn, []))[1].extend(lines)
         return self
 
+    def mark_static_in_new_post_init(self, cls: cst.ClassDef, attr: str) -> "EditSet":
+        self.post_init.setdefault(id(cls), (cls, []))[1].append(attr)
+        return self
+
     def add_method(self, cls: cst.ClassDef, source: str) -> "EditSet":
         self.methods.setdefault(id(cls), (cls, []))[1].append(source)
         return self
@@ -67,6 +72,9 @@ class EditSet:
             self.append_lines.setdefault(key, (fn, []))[1].extend(lines)
         for key, (cls, sources) in other.methods.items():
             self.methods.setdefault(key, (cls, []))[1].extend(sources)
+        for key, (cls, attrs) in other.post_init.items():
+            mine = self.post_init.setdefault(key, (cls, []))[1]
+            mine.extend(a for a in attrs if a not in mine)
 
 
 class Editor(cst.CSTTransformer):
@@ -83,10 +91,17 @@ class Editor(cst.CSTTransformer):
             return entry[1](updated)
         if isinstance(original, cst.FunctionDef):
             updated = self._function(original, updated)
-        if isinstance(original, cst.ClassDef) and id(original) in self.edits.methods:
+        if isinstance(original, cst.ClassDef):
+            sources = list(self.edits.methods.get(id(original), (None, []))[1])
+            marks = self.edits.post_init.get(id(original))
+            if marks is not None:
+                fn = cst.ensure_type(cst.parse_statement("def __post_init__(self):\n    pass\n"), cst.FunctionDef)
+                fn = append_static_marks(fn.with_changes(body=fn.body.with_changes(body=())), marks[1], self.torch)
+                sources.insert(0, cst.Module(body=[fn]).code)
             new = [cst.ensure_type(cst.parse_statement(src), cst.FunctionDef).with_changes(
-                leading_lines=[cst.EmptyLine(indent=False)]) for src in self.edits.methods[id(original)][1]]
-            updated = updated.with_changes(body=updated.body.with_changes(body=(*updated.body.body, *new)))
+                leading_lines=[cst.EmptyLine(indent=False)]) for src in sources]
+            if new:
+                updated = updated.with_changes(body=updated.body.with_changes(body=(*updated.body.body, *new)))
         if isinstance(original, (cst.IndentedBlock, cst.Module)):
             updated = self._block(original, updated)
         return super().on_leave(original, updated)
@@ -119,6 +134,9 @@ class Editor(cst.CSTTransformer):
                 if not replacement:  # removed: its comments move to the next statement
                     carried += list(new.leading_lines) + _trailing_comment(new)
                     continue
+                # the statement's comments and blank lines above go above the first replacement, once
+                replacement = [r.with_changes(leading_lines=()) if tuple(r.leading_lines) == tuple(new.leading_lines)
+                               else r for r in replacement]
                 first = replacement[0]
                 replacement[0] = first.with_changes(leading_lines=(*new.leading_lines, *first.leading_lines))
             if carried:

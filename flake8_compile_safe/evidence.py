@@ -36,6 +36,15 @@ TORCH_NOT_ONE_TENSOR = {
     "result_type", "promote_types", "can_cast", "numel", "is_storage", "set_default_dtype", "manual_seed",
     "seed", "initial_seed", "get_rng_state", "set_grad_enabled", "use_deterministic_algorithms",
 }
+# torch.nn layers whose forward returns one tensor.
+SINGLE_TENSOR_LAYERS = {
+    "Linear", "Bilinear", "LazyLinear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+    "ConvTranspose3d", "LayerNorm", "GroupNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
+    "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "Embedding", "Dropout", "Dropout1d", "Dropout2d",
+    "Identity", "ReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Mish", "LeakyReLU", "ELU",
+    "Hardswish", "Softplus", "Flatten", "Unflatten", "Upsample", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d", "PixelShuffle", "ZeroPad2d", "ConstantPad1d", "ReflectionPad1d",
+}
 INTEGER_DTYPES = {"torch.long", "torch.int64", "torch.int", "torch.int32", "torch.int16", "torch.int8",
                   "torch.uint8", "torch.short"}
 INT_METHODS = {"long", "int", "short"}
@@ -166,6 +175,7 @@ class TensorProver:
         self.index = index
         self._attrs: dict[tuple[str, str], Proof] = {}
         self._visiting: set[tuple[int, str]] = set()  # (function, name) being proven: `x = x[1:]` is neutral
+        self._returns: dict[tuple[str, str], Proof] = {}  # (function, self class) -> its returns are tensors
 
     # -- expressions in a function ---------------------------------------------------------------
     def expr(self, node: ast.AST, module, func: ast.AST | None, self_cls: ClassInfo | None,
@@ -214,6 +224,12 @@ class TensorProver:
             return self_cls
         if an is not None:
             return an.class_of(an.kind_of(node))
+        if isinstance(node, ast.Name) and func is not None:  # a parameter annotated with a project class
+            scope = bindings(func)
+            arg = scope.params.get(node.id)
+            if arg is not None and arg.annotation is not None and not scope.of(node.id) and self_cls is not None:
+                _, qual = self.index.annotation_kind(self_cls.module, arg.annotation)
+                return self.index.lookup_class(qual) if qual else None
         return None
 
     def _name(self, name: str, module, func, self_cls, an, depth) -> Proof:
@@ -249,8 +265,12 @@ class TensorProver:
             return proven("an augmented assignment keeps a tensor a tensor")
         if isinstance(value, tuple) and value[0] == "unpack":
             _, whole, _ = value
-            if isinstance(whole, ast.Call) and isinstance(whole.func, ast.Attribute) \
-                    and whole.func.attr in ("chunk", "split", "unbind", "tensor_split"):
+            splits = ("chunk", "split", "unbind", "tensor_split")
+            name = dotted(whole.func) if isinstance(whole, ast.Call) else None
+            if name and module.resolve(name) in {f"torch.{s}" for s in splits} and whole.args:
+                inner = self._expr(whole.args[0], module, func, self_cls, None, depth)
+                return proven("an element of a tensor's chunks") if inner.ok else inner
+            if isinstance(whole, ast.Call) and isinstance(whole.func, ast.Attribute) and whole.func.attr in splits:
                 inner = self._expr(whole.func.value, module, func, self_cls, None, depth)
                 return proven("an element of a tensor's chunks") if inner.ok else inner
             return unproven("bound by unpacking")
@@ -269,6 +289,9 @@ class TensorProver:
                 return proven(f"`{resolved}(...)` returns a tensor")
             return unproven(f"`{resolved}(...)` does not return one tensor")
         if isinstance(node.func, ast.Attribute):
+            owner = self._owner(node.func.value, func, self_cls, an)
+            if owner is not None:  # self.helper(...), self.layer(...): what the project code returns
+                return self._project_call(owner, node.func.attr, depth)
             method = node.func.attr
             if method in NON_TENSOR_METHODS or (method in PAIR_WITH_DIM and (node.args or node.keywords)):
                 return unproven(f"`.{method}(...)` does not return one tensor")
@@ -276,7 +299,59 @@ class TensorProver:
             if recv.ok:
                 return proven(f"a method of a tensor ({recv.why})")
             return unproven(recv.why)
+        found = self.index.lookup(resolved) if resolved else None
+        if found is not None and hasattr(found, "node") and isinstance(found.node, (ast.FunctionDef,
+                                                                                    ast.AsyncFunctionDef)):
+            return self.returns(found, None, depth)
         return unproven(f"`{src(node.func, 60)}(...)` is not known to return a tensor")
+
+    def _project_call(self, owner: ClassInfo, attr: str, depth: int) -> Proof:
+        """``obj.attr(...)`` on a project class: a method's returns, or a layer attribute's forward."""
+        method = self.index.find_method(owner, attr)
+        if method is not None:
+            return self.returns(method, owner, depth)
+        values = [v for cls in related_classes(self.index, owner) for m in cls.methods.values()
+                  for n in scope_nodes(m.node) if (v := _self_assignment(n, attr)) is not _NO and v is not None
+                  and not (isinstance(v, ast.Constant) and v.value is None)]
+        if not values:
+            return unproven(f"`{owner.name}.{attr}` is never assigned")
+        for value in values:
+            proof = self._layer(value, owner, depth)
+            if not proof.ok:
+                return unproven(f"`{owner.name}.{attr}(...)`: {proof.why}")
+        return proven(f"`{owner.name}.{attr}` holds layers that return a tensor")
+
+    def _layer(self, value: ast.AST, owner: ClassInfo, depth: int) -> Proof:
+        """A module constructed by ``value`` returns one tensor from its forward."""
+        name = dotted(value.func) if isinstance(value, ast.Call) else None
+        resolved = owner.module.resolve(name) if name else ""
+        if resolved.startswith("torch.nn.") and resolved.rsplit(".", 1)[-1] in SINGLE_TENSOR_LAYERS:
+            return proven(f"`{resolved}`")
+        klass = self.index.lookup_class(resolved) if resolved else None
+        forward = self.index.find_method(klass, "forward") if klass is not None else None
+        if forward is None:
+            return unproven(f"`{src(value, 60)}` is not a layer known to return one tensor")
+        return self.returns(forward, klass, depth)
+
+    def returns(self, func_info, self_cls: ClassInfo | None, depth: int = 0) -> Proof:
+        """Every ``return`` of a project function returns a proven tensor."""
+        key = (func_info.qualname, self_cls.qualname if self_cls else "")
+        if key in self._returns:
+            return self._returns[key]
+        self._returns[key] = unproven("(recursive)")
+        values = [n.value for n in scope_nodes(func_info.node) if isinstance(n, ast.Return)]
+        proof = proven(f"`{func_info.name}` returns tensors")
+        if not values or any(v is None for v in values):
+            proof = unproven(f"`{func_info.name}` does not always return a value")
+        else:
+            cls = self_cls or func_info.cls
+            for value in values:
+                inner = self._expr(value, func_info.module, func_info.node, cls, None, depth + 1)
+                if not inner.ok:
+                    proof = unproven(f"`{func_info.name}` may return something else ({inner.why})")
+                    break
+        self._returns[key] = proof
+        return proof
 
     # -- annotations and attributes -------------------------------------------------------------
     def annotation(self, module, ann: ast.AST) -> bool:

@@ -117,6 +117,10 @@ class StateWrite:
     allocator: str  # method that allocates it with a torch call ("" : none found)
     alloc_line: int
     augmented: str = ""  # "+=" etc. when the write is ``obj.attr op= value`` (a tensor in place)
+    # A dataclass field declared a tensor and set by the caller: marked in ``__post_init__`` (added when
+    # the class has none and no base defines one).
+    dataclass_field: bool = False
+    base_post_init: bool = False
 
 
 @dataclass(frozen=True)

@@ -188,8 +188,13 @@ def state_write(stmt: ast.stmt, klass: ClassInfo | None, attr: str | None, an) -
     augmented = ""
     if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Attribute) and stmt.target.attr == attr:
         augmented = {ast.Add: "+=", ast.Sub: "-=", ast.Mult: "*=", ast.Div: "/="}.get(type(stmt.op), "")
+    field = klass.is_dataclass and any(
+        isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and item.target.id == attr
+        for item in klass.node.body)
+    base_post_init = any("__post_init__" in c.methods for c in an.index.mro(klass)[1:])
     return StateWrite(owner=owner_class(owner, an.index), attr=attr, tensor=tensor, allocator=allocator,
-                      alloc_line=alloc_line, augmented=augmented)
+                      alloc_line=alloc_line, augmented=augmented, dataclass_field=field and not where,
+                      base_post_init=base_post_init)
 
 
 # ---------------------------------------------------------------------------------------------

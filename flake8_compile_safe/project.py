@@ -268,6 +268,11 @@ class ProjectIndex:
                     if alias.name == "*":
                         continue
                     module.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+        for node in module.tree.body:  # `DecodeCache = util.DecodeCache`: a module-level alias of an import
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                name = dotted(node.value)
+                if name and "." in name and name.split(".")[0] in module.imports:
+                    module.imports.setdefault(node.targets[0].id, module.resolve(name))
 
     def _collect_definitions(self, module: ModuleInfo) -> None:
         for node in module.tree.body:

@@ -60,6 +60,9 @@ class StaticMarkingFix(RuleFix):
         return proposals
 
     def _mark(self, finding: Finding, data: StateWrite, ctx: FileContext) -> Proposal:
+        key = ("static", data.owner.qualname, data.attr)
+        if not data.allocator and data.dataclass_field:
+            return self._mark_field(finding, data, ctx, key)
         if not data.allocator:
             raise NotFixed(f"no initialiser allocates `self.{data.attr}` with a torch call")
         cls, fn = method_of(ctx, data.owner.line, data.allocator)
@@ -67,9 +70,26 @@ class StaticMarkingFix(RuleFix):
             raise NotFixed(f"`self.{data.attr}` is allocated conditionally in {data.allocator}: marking at its end "
                            "could see another value")
         edits = EditSet().mark_static(fn, data.attr)
-        return Proposal(self.code, STATIC_MARKING, ("static", data.owner.qualname, data.attr), edits,
-                        ctx.line_of(fn), f"mark_static_address(self.{data.attr}) in {cls.name.value}.{data.allocator}",
+        return Proposal(self.code, STATIC_MARKING, key, edits, ctx.line_of(fn),
+                        f"mark_static_address(self.{data.attr}) in {cls.name.value}.{data.allocator}",
                         findings=[finding])
+
+    def _mark_field(self, finding: Finding, data: StateWrite, ctx: FileContext, key: tuple) -> Proposal:
+        """A dataclass field set by the caller: mark it in ``__post_init__`` (added when there is none)."""
+        cls = ctx.class_at(data.owner.line)
+        if cls is None:
+            raise NotFixed(f"class at line {data.owner.line} not found")
+        post_init = next((s for s in cls.body.body if isinstance(s, cst.FunctionDef)
+                          and s.name.value == "__post_init__"), None)
+        edits = EditSet()
+        if post_init is not None:
+            edits.mark_static(post_init, data.attr)
+        elif data.base_post_init:
+            raise NotFixed("a base class defines __post_init__: a new one here would hide it")
+        else:
+            edits.mark_static_in_new_post_init(cls, data.attr)
+        return Proposal(self.code, STATIC_MARKING, key, edits, ctx.line_of(cls),
+                        f"mark_static_address(self.{data.attr}) in {cls.name.value}.__post_init__", findings=[finding])
 
     def _in_place(self, finding: Finding, data: StateWrite, ctx: FileContext) -> Proposal:
         stmt = single_statement(ctx, finding.line)

@@ -135,23 +135,23 @@ class SliceFix(RuleFix):
                 name = ctx.fresh_name(fn, "new_values", taken)
                 out.append(cst.parse_statement(f"{name} = {code(value)}\n"))
                 value = cst.Name(name)
+            torch, d = ctx.names.torch, form_now.dim
+            number = isinstance(value, (cst.Integer, cst.Float)) or (
+                isinstance(value, cst.Name) and value.value in ("True", "False"))
+            val = atom(value)
+            own_length = number or length in (f"{val}.shape[{d}]", f"{val}.size({d})")
             view = form_now.view_code()
-            if form_now.lead or has_call(form_now.base):  # evaluated once (and read once)
-                name = ctx.fresh_name(fn, "target", taken)
+            if form_now.lead or has_call(form_now.base) or not (own_length or isinstance(form_now.base, cst.Name)):
+                name = ctx.fresh_name(fn, "target", taken)  # a view (or a long name) evaluated once
                 out.append(cst.parse_statement(f"{name} = {view}\n"))
                 view = name
-            torch = ctx.names.torch
             index = f"{atom(form_now.lower) if form_now.lower is not None else '0'} + " \
                     f"{torch}.arange({length}, device={view}.device)"
-            d = form_now.dim
-            if isinstance(value, (cst.Integer, cst.Float)) or (
-                    isinstance(value, cst.Name) and value.value in ("True", "False")):
+            if number:
                 call = f"{view}.index_fill_({d}, {index}, {code(value)})"
             else:
-                val = atom(value)
-                own_length = length in (f"{val}.shape[{d}]", f"{val}.size({d})")
                 moved = f"{val}.to({view})"
-                if not own_length:
+                if not own_length:  # broadcast as the slice assignment did
                     moved += f".expand({'*' + view + f'.shape[:{d}], ' if d else ''}{length}, *{view}.shape[{d + 1}:])"
                 call = f"{view}.index_copy_({d}, {index}, {moved})"
             out.append(updated.with_changes(body=[cst.Expr(cst.parse_expression(call))]))
