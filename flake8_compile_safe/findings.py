@@ -23,7 +23,10 @@ class Finding:
     # needs (a flake8_compile_safe.fixdata record), or None.
     data: dict = field(default_factory=dict, compare=False, hash=False)
     def_line: int = 0  # line of the `def` of `function` (0: unknown)
-    in_root: bool = False  # `function` is itself a compiled root (nn.Module.forward, a torch.compile target)
+    # `function` is a compiled root (nn.Module.forward, a torch.compile target) that no other compiled code
+    # calls: the entry point itself, not a submodule's forward
+    in_root: bool = False
+    runs_modules: bool = False  # `function` calls nn.Modules (model code, not a helper: never run it eagerly)
 
     @property
     def reached_from(self) -> str:

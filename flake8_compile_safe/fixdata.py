@@ -167,9 +167,10 @@ EAGER_HELPER = FixSpec(
     "eager-helper", GRAPH_BREAK,
     "The smallest function holding the finding that is not a compiled root gets `@torch.compiler.disable`: "
     "it runs eagerly between compiled graphs, so they mutate no state and read no tensor data on the host.",
-    "the function is a helper, not a compiled root (an `nn.Module.forward`, a `torch.compile` target): values "
-    "are unchanged, speed is not. A finding in a root itself is left unfixed (disabling the root would run the "
-    "whole model eagerly); move the statement into a helper.")
+    "the function is a helper: not the compiled entry point (an `nn.Module.forward` or `torch.compile` target "
+    "that no compiled code calls) and calling no `nn.Module`. Values are unchanged, speed is not. A finding in "
+    "model code (the entry point, or a function that runs submodules) is left unfixed: disabling it would run "
+    "the model eagerly; move the statement into a helper.")
 STATIC_MARKING = FixSpec(
     "static-marking", TENSOR_INDEX,
     "At the end of the initialiser that allocates it, `torch._dynamo.mark_static_address(self.x)` (only when not "

@@ -13,7 +13,7 @@ from .evidence import (
     integer_dtype_proof, owner_class, prover, related_classes, scope_nodes, slice_length, src, tensor_proof,
 )
 from .fixdata import GraphBreakCall, GrowingCat, HostValue, IntCounter, SliceAccess, StateWrite, proven, unproven
-from .project import INIT_METHODS, ClassInfo, dotted
+from .project import INIT_METHODS, MODULE, ClassInfo, dotted
 
 ALLOCATOR_PREFIXES = ("__init__", "__post_init__", "allocate", "reset", "setup", "init", "build", "create")
 
@@ -336,6 +336,38 @@ def _max_len_in(func: ast.AST) -> tuple[str, str] | None:
                 and node.value.id in params:
             return f"{node.value.id}.{node.attr}", f"the initialiser's `{node.value.id}.{node.attr}`"
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole functions
+
+
+def runs_modules(an) -> bool:
+    """Does the function ``an`` analyses call an nn.Module (``self.layer(x)``, a module local)? Model code,
+    not a helper: disabling it would run those modules eagerly too. Memoised per function."""
+    cache = an.engine.__dict__.setdefault("_runs_modules", {})
+    key = an.func.qualname
+    if key not in cache:
+        cache[key] = any(_module_call(node, an) for node in scope_nodes(an.func.node) if isinstance(node, ast.Call))
+    return cache[key]
+
+
+def _module_call(call: ast.Call, an) -> bool:
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        owner = an.class_of(an.kind_of(func.value))
+        if owner is None:
+            return False
+        if an.index.find_method(owner, func.attr) is not None:
+            return False  # a method call, followed through its own findings
+        if an.index.attr_kind(owner, func.attr) == MODULE:
+            return True
+        sub = an.index.attr_type(owner, func.attr)
+        return sub is not None and an.index.is_nn_module(sub)
+    if isinstance(func, ast.Name):
+        klass = an.class_of(an.kind_of(func))
+        return klass is not None and an.index.is_nn_module(klass)
+    return False
 
 
 # ---------------------------------------------------------------------------------------------

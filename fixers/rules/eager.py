@@ -47,6 +47,9 @@ class EagerHelperFix(RuleFix):
         if finding.in_root:
             raise NotFixed(f"in the compiled root {short}: disabling it would run the whole model eagerly; move "
                            "the statement into a helper")
+        if finding.runs_modules:
+            raise NotFixed(f"{short} runs nn.Modules: disabling it would run them eagerly too; move the "
+                           "statement into a helper")
         fn = ctx.function_at(finding.def_line)
         if fn is None:
             raise NotFixed("the enclosing function was not found")
