@@ -26,7 +26,7 @@ from .context import FileContext
 from .io import FixIOError, SourceFile, atomic_write, read_source, write_backup
 from .ledger import Ledger
 from .outcome import AppliedFix, Unfixed
-from .planfile import plan_file
+from .planfile import plan_file, plan_without_fixes
 from .recipes import all_recipes
 
 STRATEGIES = ("tensor-index", "graph-break")
@@ -281,7 +281,7 @@ class Planner:
             self.ledger.skipped(o.path, problem)
             return None
         recipes = [r for r in self.recipes if r.candidate(src.text, tree)]
-        if not recipes and not self.ledger.for_file(o.path):
+        if not recipes and not self._fixable(o.path):
             return None  # nothing can apply: no libcst parse
         module = _parse_cst(o, src.text)
         if module is None:
@@ -291,6 +291,17 @@ class Planner:
             return _Held(o, src, module, tree, recipes)
         self._finish(o, src, module, tree)
         return None
+
+    def _fixable(self, path: str) -> bool:
+        """Does any finding handed to this file have a fix to try? Those without one are recorded now."""
+        findings = self.ledger.for_file(path)
+        if not findings:
+            return False
+        plan = plan_without_fixes(findings, self.strategy)
+        if len(plan.notes) < len(findings):
+            return True
+        self.ledger.record(path, plan)
+        return False
 
     def _finish(self, o: FileOutcome, src: SourceFile, module: cst.Module, tree: ast.Module,
                 new_module: cst.Module | None = None, applied: Iterable[AppliedFix] = (), owned: bool = False) -> None:

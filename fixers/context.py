@@ -29,9 +29,9 @@ class FileContext:
     @classmethod
     def build(cls, path: str, text: str, module: cst.Module, tree: ast.Module | None) -> "FileContext":
         ctx = cls(path, text, module, tree, ModuleNames(path, tree))
-        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-        ctx._positions = wrapper.resolve(PositionProvider)
-        ctx._parents = wrapper.resolve(ParentNodeProvider)
+        ctx._wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        ctx._positions = ctx._wrapper.resolve(PositionProvider)
+        ctx._parents = None  # resolved on first use: few fixes need it
         ctx._lines = text.splitlines()
         ctx._by_start: dict[tuple[int, int], list[cst.CSTNode]] = {}
         for node, pos in ctx._positions.items():
@@ -39,6 +39,8 @@ class FileContext:
         return ctx
 
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        if self._parents is None:
+            self._parents = self._wrapper.resolve(ParentNodeProvider)
         return self._parents.get(node)
 
     def names_in_function(self, fn: cst.FunctionDef) -> set[str]:

@@ -99,6 +99,17 @@ def resolve(proposals: list[Proposal], allow_unsafe: bool) -> tuple[list[Proposa
     return accepted, rejected
 
 
+def plan_without_fixes(findings: list[Finding], strategy: str) -> FilePlan:
+    """The findings that have no fix to try under ``strategy``, noted with why (no parse needed)."""
+    plan = FilePlan()
+    for finding in findings:
+        try:
+            fixes_for(finding, strategy)
+        except NotFixed as exc:
+            plan.notes.append(FindingNote(finding, False, str(exc)))
+    return plan
+
+
 def plan_file(ctx: FileContext, findings: list[Finding], strategy: str, allow_unsafe: bool) -> FilePlan:
     plan = FilePlan()
     proposals: list[Proposal] = []

@@ -52,6 +52,9 @@ def _no_fix(finding: Finding, strategy: str) -> str:
     state = finding.data.get("state_kind")
     if finding.code == "TCS001" and state and state != "tensor" and strategy != GRAPH_BREAK:
         return f"Python {state} state written on the compiled path: no tensor form is known for it{eager}"
+    if finding.code == "TCS001" and finding.data.get("kind") == "attr-assign" and strategy != GRAPH_BREAK:
+        return (f"a tensor attribute rebound to a new tensor: an in-place copy_ would also change the old tensor "
+                f"that other references hold, so it is not rewritten{eager}")
     if rule is not None and finding.code in EAGER_CODES and strategy != GRAPH_BREAK:
         return f"no tensor-index rewrite for this shape (the right tensor form depends on what it feeds){eager}"
     if rule is not None and rule.fix_safety:
