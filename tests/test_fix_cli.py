@@ -247,3 +247,29 @@ def test_cli_runs_as_installed_script(tmp_path):
     out = subprocess.run([str(script), str(pkg), "--check"], capture_output=True, text=True,
                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert out.returncode == 1, out.stderr
+
+
+def test_comments_of_a_removed_graph_break_are_kept(tmp_path):
+    """docs/fixer.md: the call goes, its comments (above it and at its end of line) stay."""
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'sample'\n")
+    model = tmp_path / "model.py"
+    model.write_text(
+        "import torch\n\n\n"
+        "class Counter(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.hits = [0]\n"
+        "        self.flag = True\n\n"
+        "    def bump(self):\n"
+        "        if self.flag:\n"
+        "            # split the graph here\n"
+        "            torch._dynamo.graph_break()  # (it does not isolate the write)\n"
+        "        self.hits[0] += 1\n\n"
+        "    def forward(self, x):\n"
+        "        self.bump()\n"
+        "        return x\n")
+    assert main([str(model), "-q"]) == 0
+    text = model.read_text()
+    assert "graph_break" not in text
+    assert ("    @torch.compiler.disable\n    def bump(self):\n        if self.flag:\n"
+            "            # split the graph here\n            # (it does not isolate the write)\n            pass\n") in text
