@@ -8,9 +8,9 @@ from __future__ import annotations
 import ast
 
 from .callgraph import HOST
-from .evidence import (
-    MAX_LEN_NAMES, _is_self_attr, _self_assignment, _NO, attribute_uses, bindings, init_methods, int_proof,
-    integer_dtype_proof, owner_class, prover, related_classes, scope_nodes, slice_length, src, tensor_proof,
+from .proofs import (
+    MAX_LEN_NAMES, NO, attribute_uses, bindings, init_methods, int_proof, integer_dtype_proof, is_self_attr,
+    owner_class, prover, related_classes, scope_nodes, self_assignment, slice_length, src, tensor_proof,
 )
 from .fixdata import GraphBreakCall, GrowingCat, HostValue, IntCounter, SliceAccess, StateWrite, proven, unproven
 from .project import INIT_METHODS, MODULE, ClassInfo, dotted
@@ -164,8 +164,8 @@ def _allocation(klass: ClassInfo, attr: str, index) -> tuple[ClassInfo, str, int
     for cls in related_classes(index, klass):
         for method in cls.methods.values():
             for node in scope_nodes(method.node):
-                value = _self_assignment(node, attr)
-                if value is _NO or value is None or not isinstance(value, ast.Call):
+                value = self_assignment(node, attr)
+                if value is NO or value is None or not isinstance(value, ast.Call):
                     continue
                 name = dotted(value.func)
                 if name and cls.module.resolve(name).startswith("torch.") or (
@@ -208,7 +208,7 @@ def int_counter(klass: ClassInfo | None, attr: str | None, an) -> IntCounter | N
     init = None
     for cls, method in init_methods(klass, an.index):
         for node in scope_nodes(method.node):
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and _is_self_attr(node.targets[0], attr) \
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and is_self_attr(node.targets[0], attr) \
                     and isinstance(node.value, ast.Constant) and type(node.value.value) is int:
                 init = (cls, method, node)
                 break
@@ -222,7 +222,7 @@ def int_counter(klass: ClassInfo | None, attr: str | None, an) -> IntCounter | N
     for node in method.node.body:
         if node is init_stmt:
             break
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and _is_self_attr(node.targets[0]):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and is_self_attr(node.targets[0]):
             name = node.targets[0].attr
             if prover(an.index).attr(owner, name).ok:
                 device_attr = device_attr or name
@@ -251,7 +251,7 @@ def _counter_uses(klass: ClassInfo, attr: str, init_stmt: ast.stmt, an):
         for method in cls.methods.values():
             parents = _parents(method.node)
             for node in scope_nodes(method.node):
-                if not _is_self_attr(node, attr):
+                if not is_self_attr(node, attr):
                     continue
                 if cls.module.path != home:
                     return unproven(f"`self.{attr}` is used in another file ({cls.module.path}:{node.lineno})")
@@ -319,7 +319,7 @@ def growing_cat(target: ast.Attribute, value: ast.AST, klass: ClassInfo | None, 
             max_len, why = found
             break
     allocated = init is not None and any(
-        isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and _is_self_attr(stmt.targets[0], target.attr)
+        isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and is_self_attr(stmt.targets[0], target.attr)
         and prover(an.index).expr(stmt.value, owner.module, init.node, owner, None).ok for stmt in init.node.body)
     return GrowingCat(owner=owner_class(owner, an.index), attr=target.attr, dim=dim, appended=src(appended),
                       max_len=max_len, max_len_why=why, init_method=init.name if init else "",
