@@ -234,3 +234,25 @@ def test_import_torch_as_alias_is_used(tmp_path):
     text = path.read_text()
     assert "th._dynamo.mark_static_address(self.acc)" in text and "if not th.compiler.is_compiling():" in text
     assert "import torch\n" not in text
+
+
+def test_counter_set_before_module_init_is_left(tmp_path):
+    """A buffer cannot be registered before nn.Module.__init__: the counter stays a Python int."""
+    path = _project(tmp_path, """\
+        import torch
+
+
+        class Decoder(torch.nn.Module):
+            def __init__(self):
+                self.pos = 0
+                super().__init__()
+                self.register_buffer("cache", torch.zeros(16, 4))
+
+            def forward(self, x):
+                self.cache[self.pos] = x
+                self.pos += 1
+                return self.cache
+    """)
+    report = _fix(path)
+    assert "self.pos = 0" in path.read_text() and "register_buffer('pos'" not in path.read_text()
+    assert any("before super().__init__()" in u.reason for u in report.unfixed)

@@ -145,6 +145,8 @@ class CounterFix(RuleFix):
             value = code(assign.value)
             if line == data.init_line:
                 fn = ctx.enclosing(node, cst.FunctionDef)
+                if data.owner.is_module and not _after_super_init(fn, stmt):
+                    raise NotFixed(f"`self.{data.attr}` is set before super().__init__(): a buffer cannot be")
                 if data.owner.is_module:
                     new = (f'self.register_buffer("{data.attr}", {torch}.tensor({value}, dtype={torch}.long), '
                            'persistent=False)')
@@ -172,6 +174,17 @@ class CounterFix(RuleFix):
             reads.append(line)
             edits.replace_expr(sub, lambda updated: cst.parse_expression(
                 f"{code(updated.value)}.index_select(0, {code(updated.slice[0].slice.value)}.view(1)).squeeze(0)"))
+
+
+def _after_super_init(fn: cst.FunctionDef, stmt: cst.CSTNode) -> bool:
+    """``stmt`` is a top-level statement of ``fn`` after its ``super().__init__(...)`` call."""
+    seen_super = False
+    for s in fn.body.body:
+        if s is stmt:
+            return seen_super
+        if "super().__init__" in code(s) or "super(" in code(s) and "__init__" in code(s):
+            seen_super = True
+    return False
 
 
 def _self_attrs(cls: cst.ClassDef, attr: str) -> list[cst.Attribute]:
