@@ -25,7 +25,8 @@ def toto_root():
 
 @pytest.fixture(scope="module")
 def lint(toto_root):
-    result = run_flake8("--select=TCS", f"--compile-safe-root={toto_root}", str(toto_root / "toto"))
+    result = run_flake8("--select=TCS", "--compile-safe-explain", f"--compile-safe-root={toto_root}",
+                        str(toto_root / "toto"))
     assert "Traceback" not in result.stderr, result.stderr
     found = {}
     for line in result.stdout.splitlines():
