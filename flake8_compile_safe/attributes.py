@@ -52,6 +52,8 @@ class AttributeCollector:
                     kind = _merge(kind, value_kind) if value_kind.kind != NONE else kind
                     klass.init_kinds[item.target.id] = value_kind.kind
                     self._note_constant(klass, item.target.id, value_kind)
+                else:  # a dataclass field is set by the generated __init__; elsewhere, a declaration
+                    klass.init_kinds[item.target.id] = kind.kind if klass.is_dataclass else None
                 self._note(klass, item.target.id, kind)
             elif isinstance(item, ast.Assign) and len(item.targets) == 1 and isinstance(item.targets[0], ast.Name):
                 klass.class_constants[item.targets[0].id] = item.value
