@@ -9,6 +9,7 @@ unknown.
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 
 from .values import (
     DICT, HOST, INT, INTSTATE, LIST, NOTHING, PARTIAL, TENSOR_KINDS, TENSOR_VALUE, Val, class_val, dotted, join,
@@ -60,6 +61,8 @@ class Evaluator:
         out = None
         for klass in klasses:
             out = join(out, self._attr_of_class(klass, attr))
+        if owner.fresh and out is not None:  # part of an object this call created
+            out = replace(out, fresh=True)
         return out
 
     def _attr_of_class(self, klass, attr: str) -> Val:
@@ -75,8 +78,12 @@ class Evaluator:
             return Val(TENSOR_VALUE, origin=origin, boolean=found.boolean)
         if kind in (LIST, DICT):
             return Val(kind, origin=origin, elems=class_val(found.elems, found.elems_hier) if found.elems else None)
-        if kind == INT and self.index.is_mutated_attr(klass, attr):
+        if kind == INT and self.index.is_mutated_attr(klass, attr) or self.index.is_flipped_flag(klass, attr):
             return Val(INTSTATE, origin=origin)
+        if found.typevar:
+            bound = self.index.type_args(klass).get(found.typevar)
+            if bound is not None:
+                return Val(cls=bound, hier=True, origin=origin)
         if found.classes:
             val = class_val(found.classes, found.hier)
             return Val(cls=val.cls, alts=val.alts, hier=val.hier, origin=origin,

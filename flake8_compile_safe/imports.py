@@ -162,28 +162,12 @@ class ImportResolver:
             return found if found is not None else name
         found = None
         for prefix in self.namer.search_prefixes(module.path):
-            if prefix and self._installed(head):
-                break  # `import torch` from scripts/ beside a folder named torch: the installed one
             first = f"{prefix}.{head}" if prefix else head
             if first in self.modules or first in self.packages:
                 found = f"{prefix}.{name}" if prefix else name
                 break
         self._cache[key] = found
         return found if found is not None else name
-
-    _installed_heads: dict[str, bool] = {}
-
-    def _installed(self, head: str) -> bool:
-        """Whether ``head`` is a top-level package or module on sys.path (never imported)."""
-        found = self._installed_heads.get(head)
-        if found is None:
-            import sys
-
-            found = head in sys.builtin_module_names or any(
-                (Path(entry or ".") / head).is_dir() or (Path(entry or ".") / f"{head}.py").is_file()
-                for entry in sys.path if entry and Path(entry).resolve() != self.namer.root)
-            self._installed_heads[head] = found
-        return found
 
     def relative(self, module, level: int, target: str | None) -> str:
         package = module.package.split(".") if module.package else []

@@ -120,6 +120,7 @@ class ModuleInfo:
     classes: dict[str, ClassInfo] = field(default_factory=dict)
     loggers: set[str] = field(default_factory=set)  # module-level names bound to logging.getLogger()
     global_kinds: dict[str, StaticKind] = field(default_factory=dict)  # module-level `NAME = value`
+    typevars: dict[str, str | None] = field(default_factory=dict)  # `T = TypeVar("T", bound=B)`: name -> B
     mentions_compile: bool = True
     mentions_hooks: bool = True
 
@@ -158,6 +159,7 @@ class ProjectIndex:
         self._lookup_cache: dict[str, object] = {}
         self._subclasses: dict[str, list[ClassInfo]] | None = None
         self._overrides_cache: dict[tuple[str, str], list[FunctionInfo]] = {}
+        self._type_args: dict[str, dict[str, str]] = {}
 
     # -- building -----------------------------------------------------------------------------
     @classmethod
@@ -247,8 +249,12 @@ class ProjectIndex:
                 self._add_class(module, node)
             elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
                 callee = dotted(node.value.func)
-                if callee and module.resolve(callee) == "logging.getLogger":
+                resolved = module.resolve(callee) if callee else ""
+                if resolved == "logging.getLogger":
                     module.loggers.update(t.id for t in node.targets if isinstance(t, ast.Name))
+                elif resolved.rsplit(".", 1)[-1] == "TypeVar" and isinstance(node.targets[0], ast.Name):
+                    bound = next((dotted(k.value) for k in node.value.keywords if k.arg == "bound"), None)
+                    module.typevars[node.targets[0].id] = bound
             elif isinstance(node, (ast.If, ast.Try)):
                 # Definitions under `if TYPE_CHECKING:` / try-except fallbacks still count.
                 for child in ast.iter_child_nodes(node):
@@ -394,6 +400,39 @@ class ProjectIndex:
                                                    if name in c.methods]
         return cached
 
+    def type_args(self, klass: ClassInfo) -> dict[str, str]:
+        """TypeVar (qualified) -> project class, from subscripted bases: ``class A(Base[State])``
+        with ``class Base(Generic[StateT])`` maps ``StateT`` to ``State`` for ``A``."""
+        cached = self._type_args.get(klass.qualname)
+        if cached is not None:
+            return cached
+        self._type_args[klass.qualname] = out = {}
+        for base in klass.node.bases:
+            if not isinstance(base, ast.Subscript):
+                continue
+            parent = self.lookup_class(klass.module.resolve(dotted(base.value) or ""))
+            args = base.slice.elts if isinstance(base.slice, ast.Tuple) else [base.slice]
+            if parent is None:
+                continue
+            for param, arg in zip(self._type_params(parent), args):
+                kind = self.kinds.annotation(klass.module, arg)
+                if kind.classes:
+                    out.setdefault(param, kind.classes[0])
+            for name, value in self.type_args(parent).items():
+                out.setdefault(name, value)
+        return out
+
+    def _type_params(self, klass: ClassInfo) -> list[str]:
+        """The TypeVars a generic class declares (``Generic[StateT]``, ``Protocol[T]``), qualified."""
+        params = []
+        for base in klass.node.bases:
+            if isinstance(base, ast.Subscript):
+                for arg in base.slice.elts if isinstance(base.slice, ast.Tuple) else [base.slice]:
+                    name = dotted(arg)
+                    if name in klass.module.typevars:
+                        params.append(f"{klass.module.name}.{name}")
+        return list(dict.fromkeys(params))
+
     def find_method(self, klass: ClassInfo, name: str) -> FunctionInfo | None:
         for current in self.mro(klass):
             if name in current.methods:
@@ -432,6 +471,17 @@ class ProjectIndex:
 
     def is_mutated_attr(self, klass: ClassInfo, attr: str) -> bool:
         return any(attr in c.mutated_attrs for c in self.mro(klass))
+
+    def is_flipped_flag(self, klass: ClassInfo, attr: str) -> bool:
+        """An attribute assigned different literals (``True`` in ``__init__``, ``False`` later) and
+        rebound outside ``__init__``: a flag whose value the compiled code may see change."""
+        if not self.is_mutated_attr(klass, attr):
+            return False
+        for current in self.mro(klass):
+            found = current.constants_assigned.get(attr)
+            if found:
+                return ("expr",) not in found and ("aug",) not in found and len(found) > 1
+        return False
 
     def init_kind(self, klass: ClassInfo, attr: str) -> tuple[bool, str | None]:
         """(whether code outside compiled methods sets ``attr``, the kind it sets)."""

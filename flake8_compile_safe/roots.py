@@ -111,16 +111,21 @@ def _scopes(module: ModuleInfo):
 
 
 def _hook_functions(index: ProjectIndex, module: ModuleInfo):
-    """Functions registered as forward hooks or pre-hooks (``m.register_forward_hook(fn)``)."""
+    """Functions registered as forward hooks or pre-hooks (``m.register_forward_hook(fn)``).
+
+    A hook may be a module-level function, a method (``self.hook``), ``functools.partial`` of
+    one, or a closure defined (at any depth) inside the function that registers it; a closure's
+    enclosing function is its ``parent`` (what it closes over is state).
+    """
     for klass, func, body in _scopes(module):
-        nested = {}
-        calls = []
-        for stmt in _statements(body, func is None):
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and func is not None:
-                nested[stmt.name] = stmt
-            for node in ast.walk(stmt) if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                                                   ast.ClassDef)) else ():
-                if isinstance(node, ast.Call) and node.args and _is_hook_registration(node, module):
+        nested, calls = {}, []
+        for stmt in body:
+            if func is None and isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue  # module-level defs are scopes of their own
+            for node in ast.walk(stmt):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and func is not None:
+                    nested.setdefault(node.name, node)
+                elif isinstance(node, ast.Call) and node.args and _is_hook_registration(node, module):
                     calls.append(node)
         for call in calls:
             hook = call.args[0]
@@ -147,20 +152,6 @@ def _is_hook_registration(call: ast.Call, module: ModuleInfo) -> bool:
         return True
     name = dotted(call.func)
     return bool(name) and module.resolve(name) in GLOBAL_HOOKS
-
-
-def _statements(body, module_level: bool):
-    """Statements of a body and its nested blocks; nested defs are yielded, not entered."""
-    stack = list(reversed(body))
-    while stack:
-        stmt = stack.pop()
-        yield stmt
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
-            block = getattr(stmt, name, None)
-            if block:
-                stack.extend(reversed(block))
 
 
 def _class_of_local(index: ProjectIndex, module: ModuleInfo, func: FunctionInfo | None, name: str):

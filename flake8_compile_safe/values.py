@@ -143,9 +143,9 @@ MAX_UNION = 8
 
 def join(a: Val | None, b: Val | None) -> Val:
     """What a value is when it may be either: the stronger kind, every class either may be."""
-    if a is None:
+    if a is None or a is NOTHING:
         return b or NOTHING
-    if b is None or a is b:
+    if b is None or b is NOTHING or a is b:
         return a
     if a.items is not None and b.items is not None and len(a.items) == len(b.items):
         items = tuple(join(x, y) for x, y in zip(a.items, b.items))
@@ -183,6 +183,7 @@ class StaticKind:
     boolean: bool = False
     constant: object = None  # the literal, for `x = True` style flags
     is_constant: bool = False
+    typevar: str | None = None  # an annotation naming a TypeVar (qualified): bound per subclass
 
     @property
     def type_name(self) -> str | None:
@@ -251,7 +252,10 @@ class StaticKinds:
         if not name:
             return UNKNOWN if not (isinstance(ann, ast.Constant) and ann.value is None) else StaticKind(NONE)
         resolved = module.resolve(name)
-        if resolved in TENSOR_ANNOTATIONS or resolved == "Tensor":
+        if name in module.typevars:
+            bound = self.index.lookup_class(module.resolve(module.typevars[name])) if module.typevars[name] else None
+            return StaticKind(classes=(bound.qualname,) if bound else (), hier=True,
+                              typevar=f"{module.name}.{name}")
             return StaticKind(TENSOR, boolean=resolved in BOOL_ANNOTATIONS)
         if resolved == "int":
             return StaticKind(INT)
@@ -271,7 +275,8 @@ class StaticKinds:
             return UNKNOWN
         classes = tuple(dict.fromkeys(c for k in kinds for c in k.classes))
         first = kinds[0]
-        return StaticKind(first.kind, classes, True, first.elems, first.elems_hier, boolean=first.boolean)
+        return StaticKind(first.kind, classes, True, first.elems, first.elems_hier, boolean=first.boolean,
+                          typevar=first.typevar)
 
     # -- assigned expressions ------------------------------------------------------------------
     def assigned(self, module: "ModuleInfo", value: ast.expr, param_annotations: dict,

@@ -69,7 +69,7 @@ class Gate(torch.nn.Module):
             value = ctx.value(test).value
             if value in (TENSOR_VALUE, HOST, INTSTATE):
                 what = {TENSOR_VALUE: "a tensor", HOST: "a number read from a tensor",
-                        INTSTATE: "mutable Python int state"}[value]
+                        INTSTATE: "Python state the code mutates"}[value]
                 kind = "assert" if isinstance(stmt, ast.Assert) and test is stmt.test else "branch"
                 consequence = None if value == TENSOR_VALUE else "a guard: one recompile per outcome"
                 yield Hit(test, f"Python control flow on {what}: `{source_of(test)}`", consequence=consequence,

@@ -123,6 +123,11 @@ class Decoder(torch.nn.Module):
                     hit = self._rebind(target, stmt.value, ctx)
                     if hit:
                         yield hit
+                elif isinstance(target, ast.Subscript) and _regrows(stmt.value, target, ctx):
+                    state = ctx.state(target.value)
+                    if state is not None:
+                        yield Hit(target, f"an entry of {state.label} regrown by torch.cat every call",
+                                  consequence=GROWN, data={"kind": "regrow", "state": state.label})
 
     def _call(self, call, ctx):
         func = call.func
@@ -165,13 +170,14 @@ class Decoder(torch.nn.Module):
 
 
 def _regrows(value, target, ctx) -> bool:
+    value = _strip(value)
     if not isinstance(value, ast.Call) or ctx.resolve_callee(value) not in CONCAT or not value.args:
         return False
     parts = value.args[0]
     if not isinstance(parts, (ast.List, ast.Tuple)):
         return False
-    want = dotted(target)
-    return want is not None and any(dotted(_strip(p)) == want for p in parts.elts)
+    want = ast.unparse(target)
+    return any(ast.unparse(_strip(p)) == want for p in parts.elts)
 
 
 def _strip(node):
