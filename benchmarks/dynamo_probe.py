@@ -94,13 +94,17 @@ def parse(records, root: str) -> list[dict]:
     return events
 
 
-def lint(root: str, package_dirs: list[str]) -> dict[str, list[tuple[int, str]]]:
-    """``flake8 --select=TCS --compile-safe-root ROOT`` findings: relative file -> [(line, code)]."""
+def lint(root: str, package_dirs: list[str]) -> str:
+    """``flake8 --select=TCS --compile-safe-root ROOT DIRS`` output."""
     cmd = [sys.executable, "-m", "flake8", "--select=TCS", "--compile-safe-root", root,
            *[os.path.join(root, d) for d in package_dirs]]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    return subprocess.run(cmd, capture_output=True, text=True).stdout
+
+
+def parse_findings(text: str, root: str) -> dict[str, list[tuple[int, str]]]:
+    """flake8 output lines -> {file relative to root: [(line, code)]}."""
     findings: dict[str, list[tuple[int, str]]] = collections.defaultdict(list)
-    for line in out.stdout.splitlines():
+    for line in text.splitlines():
         m = _FLAKE8.match(line)
         if m:
             rel = _under(m.group("file"), root) or m.group("file")
@@ -166,6 +170,7 @@ def summarize(result: dict, findings: dict | None) -> list[dict]:
         row["count"] += 1
     rows = sorted(grouped.values(), key=lambda r: (r["kind"], str(r["file"]), r["line"] or 0))
     for row in rows:
+        row["in_tree"] = bool(row["file"]) and not os.path.isabs(row["file"]) and not row["file"].startswith("<")
         if findings is not None:
             near = [c for ln, c in findings.get(row["file"], []) if row["line"] and abs(ln - row["line"]) <= 2]
             row["flagged"] = sorted(set(near))
@@ -181,6 +186,8 @@ def main(argv=None) -> int:
                     help="eager: dynamo only, fast; inductor: full compile")
     ap.add_argument("--lint", nargs="*", metavar="PKG_DIR",
                     help="also lint these package dirs under SOURCE (default: every top-level package)")
+    ap.add_argument("--findings", metavar="FILE",
+                    help="read flake8 --select=TCS output from FILE instead of running it (--lint)")
     ap.add_argument("--json", help="write the full result here")
     args = ap.parse_args(argv)
     root = os.path.abspath(args.source)
@@ -190,9 +197,13 @@ def main(argv=None) -> int:
         ap.error(f"{args.source}: not a directory")
     result = probe(args.spec, root, args.runs, args.backend)
     findings = None
-    if args.lint is not None:
+    if args.findings:
+        with open(args.findings) as fh:
+            findings = parse_findings(fh.read(), root)
+    elif args.lint is not None:
         dirs = args.lint or sorted(d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, "__init__.py")))
-        findings = lint(root, dirs)
+        findings = parse_findings(lint(root, dirs), root)
+    if findings is not None:
         result["tcs_findings"] = sum(len(v) for v in findings.values())
     rows = summarize(result, findings)
     result["lines"] = rows
@@ -203,10 +214,15 @@ def main(argv=None) -> int:
         flag = "" if findings is None else f"  flagged={','.join(row['flagged']) or '-'}"
         print(f"  {row['kind']:<11} x{row['count']:<3} {row['file']}:{row['line']}{flag}  {row['reason']}")
     if findings is not None:
+        result["recall"] = {}
         for kind in ("break/skip", "recompile"):
             sel = [r for r in rows if (r["kind"] == "recompile") == (kind == "recompile")]
-            hit = sum(1 for r in sel if r["flagged"])
-            print(f"  {kind} lines flagged: {hit}/{len(sel)}")
+            inside = [r for r in sel if r["in_tree"]]
+            hit = sum(1 for r in inside if r["flagged"])
+            result["recall"][kind] = {"flagged": hit, "lines_in_tree": len(inside),
+                                      "lines_outside_tree": len(sel) - len(inside)}
+            print(f"  {kind} lines flagged: {hit}/{len(inside)} in the tree"
+                  f" (+{len(sel) - len(inside)} lines outside it)")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=1, default=str)
