@@ -216,13 +216,18 @@ def main(argv=None) -> int:
     if findings is not None:
         result["recall"] = {}
         for kind in ("break/skip", "recompile"):
-            sel = [r for r in rows if (r["kind"] == "recompile") == (kind == "recompile")]
-            inside = [r for r in sel if r["in_tree"]]
-            hit = sum(1 for r in inside if r["flagged"])
+            # Distinct source lines: a graph break and a frame skip on one line are one line.
+            lines: dict[tuple, bool] = {}
+            for r in rows:
+                if (r["kind"] == "recompile") == (kind == "recompile"):
+                    key = (r["file"], r["line"], r["in_tree"])
+                    lines[key] = lines.get(key, False) or bool(r["flagged"])
+            inside = [flagged for (_, _, in_tree), flagged in lines.items() if in_tree]
+            hit, outside = sum(inside), len(lines) - len(inside)
             result["recall"][kind] = {"flagged": hit, "lines_in_tree": len(inside),
-                                      "lines_outside_tree": len(sel) - len(inside)}
+                                      "lines_outside_tree": outside}
             print(f"  {kind} lines flagged: {hit}/{len(inside)} in the tree"
-                  f" (+{len(sel) - len(inside)} lines outside it)")
+                  f" (+{outside} lines outside it)")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=1, default=str)

@@ -11,9 +11,8 @@ FAMILY = Family(
     package="llama_models",
     sentinel="llama_models/llama3/model.py",
     factories={"llama3": "flake8_compile_safe.families.llama_models.factory:llama3"},
-    # fairscale (model-parallel layers, imported by the model) is a source archive whose metadata
-    # asks for torch; install it --no-deps. The rest are llama-models' own requirements that its
-    # generation module imports.
+    # fairscale: the model-parallel layers the model is built from (a pure-Python source archive).
+    # The rest are llama-models' own requirements that its llama3 modules import.
     runtime_deps=("fairscale==0.4.13", "termcolor", "tiktoken", "pydantic>=2", "pyyaml", "jinja2>=3.1.6",
                   "Pillow", "packaging"),
     about=("Llama 3's reference Transformer keeps each layer's KV cache as plain tensor attributes, "

@@ -54,3 +54,22 @@ def jetmoe():
                           num_key_value_heads=2, max_position_embeddings=64)
     model = JetMoeForCausalLM(config).eval()
     return model, _greedy(config, _prompt(config.vocab_size))
+
+
+def mixtral_eager_experts():
+    """Mixtral with the reference ("eager") experts: the per-expert loop over routed tokens.
+
+    transformers 5.23 picks ``grouped_mm`` experts when ``torch._grouped_mm`` can dispatch (as on
+    torch 2.13 CPU: that path compiles clean) and the eager loop otherwise; the eager loop is also
+    what ``experts_implementation="eager"`` selects, the form most MoE code outside the library
+    is written in.
+    """
+    import torch
+    from transformers import MixtralConfig, MixtralForCausalLM
+
+    torch.manual_seed(0)
+    config = MixtralConfig(vocab_size=128, hidden_size=32, intermediate_size=32, num_hidden_layers=2,
+                           num_attention_heads=2, num_key_value_heads=1, num_local_experts=4,
+                           num_experts_per_tok=2, max_position_embeddings=64)
+    model = MixtralForCausalLM._from_config(config, experts_implementation="eager").eval()
+    return model, _greedy(config, _prompt(config.vocab_size))
