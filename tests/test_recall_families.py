@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-RECALL_FAMILIES = ("whisper", "timesfm", "x_transformers", "transformers", "llama_models", "moshi")
+RECALL_FAMILIES = ("whisper", "timesfm", "x_transformers", "transformers", "llama_models", "moshi",
+                   "gluonts")
 
 
 @pytest.mark.parametrize("name", RECALL_FAMILIES)

@@ -18,7 +18,7 @@ def _torchaudio_or_stand_in():
 
     No torchaudio release loads against torch 2.13 (2.11's native library fails to load), and
     this workload never calls it: where torchaudio does not import, register a stand-in module
-    whose every attribute raises, so a call would fail loudly instead of silently.
+    whose every attribute lookup raises AttributeError, so a use fails loudly.
     """
     import sys
     import types
@@ -29,7 +29,7 @@ def _torchaudio_or_stand_in():
         stand_in = types.ModuleType("torchaudio")
 
         def __getattr__(name):
-            raise RuntimeError(f"torchaudio.{name}: torchaudio is not available with this torch "
+            raise AttributeError(f"torchaudio.{name}: torchaudio is not available with this torch "
                                "(stand-in registered by the encodec recall workload)")
 
         stand_in.__getattr__ = __getattr__
