@@ -112,16 +112,42 @@ def parse_findings(text: str, root: str) -> dict[str, list[tuple[int, str]]]:
     return findings
 
 
+class ProbeError(Exception):
+    """The workload cannot be probed: reported as one line, exit status 2."""
+
+
+def _describe(exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}"[:300] if first else type(exc).__name__
+
+
+def _load(spec: str):
+    module_name, _, func_name = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), func_name)
+    except Exception as exc:  # ImportError, AttributeError, or whatever the module raises
+        raise ProbeError(f"cannot load {spec}: {_describe(exc)}") from exc
+    try:
+        built = factory()
+    except Exception as exc:
+        raise ProbeError(f"{spec}() raised {_describe(exc)}") from exc
+    if not (isinstance(built, tuple) and len(built) == 2 and callable(built[1])):
+        raise ProbeError(f"{spec}() must return (model, run), got {type(built).__name__}")
+    return built
+
+
 def probe(spec: str, root: str, runs: int, backend: str) -> dict:
     warnings.filterwarnings("ignore")
     sys.path.insert(0, root)
+    model, run = _load(spec)
     import torch
     from torch._dynamo.utils import counters
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    module_name, _, func_name = spec.partition(":")
-    model, run = getattr(importlib.import_module(module_name), func_name)()
-    run(model)  # eager first: the workload must work without dynamo
+    try:
+        run(model)  # eager first: the workload must work without dynamo
+    except Exception as exc:
+        raise ProbeError(f"run(model) failed eagerly: {_describe(exc)}") from exc
 
     torch._dynamo.reset()
     counters.clear()
@@ -177,6 +203,26 @@ def summarize(result: dict, findings: dict | None) -> list[dict]:
     return rows
 
 
+def recall(rows: list[dict]) -> dict:
+    """Per class (break/skip, recompile): distinct event lines in the tree, how many are flagged.
+
+    A graph break and a frame skip on one line are one line; lines outside the tree (another
+    package, dynamo's own helpers, generated code) are counted apart: no lint of the tree can
+    flag them.
+    """
+    out = {}
+    for kind in ("break/skip", "recompile"):
+        lines: dict[tuple, bool] = {}
+        for r in rows:
+            if (r["kind"] == "recompile") == (kind == "recompile"):
+                key = (r["file"], r["line"], r["in_tree"])
+                lines[key] = lines.get(key, False) or bool(r["flagged"])
+        inside = [flagged for (_, _, in_tree), flagged in lines.items() if in_tree]
+        out[kind] = {"flagged": sum(inside), "lines_in_tree": len(inside),
+                     "lines_outside_tree": len(lines) - len(inside)}
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("spec", help="MODULE:FACTORY; FACTORY() returns (model, run)")
@@ -195,7 +241,11 @@ def main(argv=None) -> int:
         ap.error(f"{args.spec!r}: expected MODULE:FACTORY")
     if not os.path.isdir(root):
         ap.error(f"{args.source}: not a directory")
-    result = probe(args.spec, root, args.runs, args.backend)
+    try:
+        result = probe(args.spec, root, args.runs, args.backend)
+    except ProbeError as exc:
+        print(f"dynamo_probe: error: {exc}", file=sys.stderr)
+        return 2
     findings = None
     if args.findings:
         with open(args.findings) as fh:
@@ -214,20 +264,10 @@ def main(argv=None) -> int:
         flag = "" if findings is None else f"  flagged={','.join(row['flagged']) or '-'}"
         print(f"  {row['kind']:<11} x{row['count']:<3} {row['file']}:{row['line']}{flag}  {row['reason']}")
     if findings is not None:
-        result["recall"] = {}
-        for kind in ("break/skip", "recompile"):
-            # Distinct source lines: a graph break and a frame skip on one line are one line.
-            lines: dict[tuple, bool] = {}
-            for r in rows:
-                if (r["kind"] == "recompile") == (kind == "recompile"):
-                    key = (r["file"], r["line"], r["in_tree"])
-                    lines[key] = lines.get(key, False) or bool(r["flagged"])
-            inside = [flagged for (_, _, in_tree), flagged in lines.items() if in_tree]
-            hit, outside = sum(inside), len(lines) - len(inside)
-            result["recall"][kind] = {"flagged": hit, "lines_in_tree": len(inside),
-                                      "lines_outside_tree": outside}
-            print(f"  {kind} lines flagged: {hit}/{len(inside)} in the tree"
-                  f" (+{outside} lines outside it)")
+        result["recall"] = recall(rows)
+        for kind, r in result["recall"].items():
+            print(f"  {kind} lines flagged: {r['flagged']}/{r['lines_in_tree']} in the tree"
+                  f" (+{r['lines_outside_tree']} lines outside it)")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=1, default=str)
