@@ -29,8 +29,8 @@ def _torchaudio_or_stand_in():
         stand_in = types.ModuleType("torchaudio")
 
         def __getattr__(name):
-            raise AttributeError(f"torchaudio.{name}: torchaudio is not available with this torch "
-                               "(stand-in registered by the encodec recall workload)")
+            raise AttributeError(f"torchaudio.{name}: torchaudio is not available with this "
+                                 "torch (stand-in registered by the encodec recall workload)")
 
         stand_in.__getattr__ = __getattr__
         sys.modules["torchaudio"] = stand_in
