@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RECALL_FAMILIES = ("whisper", "timesfm", "x_transformers", "transformers", "llama_models", "moshi",
-                   "gluonts")
+                   "gluonts", "encodec", "rwkv", "litgpt")
 
 
 @pytest.mark.parametrize("name", RECALL_FAMILIES)
