@@ -22,4 +22,5 @@ FAMILY = Family(
            "Layers with sliding-window attention (gemma3: Gemma 3's layout) keep a ring-buffer "
            "cache whose update reads input_pos.max().item() and slices the cache with it: a graph "
            "break every step and a recompile per position while the window fills."),
+    benchmark_roles={"llama32": "precision"},
 )

@@ -20,4 +20,5 @@ FAMILY = Family(
            "step. Measured: one recompile (state None -> list on the first step), none on the "
            "token values; the linter finds no root in it (RWKV's base, MyModule, is a module-level "
            "alias chosen by an environment switch): a root-resolution and precision case."),
+    benchmark_roles={"generate": "precision"},
 )
