@@ -154,9 +154,9 @@ def join(a: Val | None, b: Val | None) -> Val:
     value = a.value if PRIORITY.get(a.value, 0) >= PRIORITY.get(b.value, 0) else b.value
     classes = list(dict.fromkeys((*a.classes, *b.classes)))[:MAX_UNION]
     elems = join(a.elems, b.elems) if (a.elems or b.elems) else None
+    boolean = a.boolean and b.boolean if value == TENSOR_VALUE else False
     return Val(value, classes[0] if classes else None, a.origin or b.origin, items, tuple(classes[1:]),
-               a.hier or b.hier, elems, a.fresh and b.fresh, a.boolean and b.boolean if value == TENSOR_VALUE else False,
-               a.func or b.func)
+               a.hier or b.hier, elems, a.fresh and b.fresh, boolean, a.func or b.func)
 
 
 def value_only(val: Val) -> Val:
@@ -256,6 +256,7 @@ class StaticKinds:
             bound = self.index.lookup_class(module.resolve(module.typevars[name])) if module.typevars[name] else None
             return StaticKind(classes=(bound.qualname,) if bound else (), hier=True,
                               typevar=f"{module.name}.{name}")
+        if resolved in TENSOR_ANNOTATIONS or resolved == "Tensor":
             return StaticKind(TENSOR, boolean=resolved in BOOL_ANNOTATIONS)
         if resolved == "int":
             return StaticKind(INT)
@@ -357,8 +358,8 @@ class StaticKinds:
         klass = self.index.lookup_class(resolved)
         if klass:
             return StaticKind(MODULE if self.index.is_nn_module(klass) else None, (klass.qualname,))
-        if isinstance(value.func, ast.Attribute) and value.func.attr in {"clone", "to", "detach", "contiguous",
-                                                                          "float", "half", "bfloat16"}:
+        casts = {"clone", "to", "detach", "contiguous", "float", "half", "bfloat16"}
+        if isinstance(value.func, ast.Attribute) and value.func.attr in casts:
             inner = self.assigned(module, value.func.value, param_annotations, self_name)
             if inner.kind in TENSOR_KINDS:
                 return StaticKind(TENSOR)

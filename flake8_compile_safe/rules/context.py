@@ -87,8 +87,9 @@ class RuleContext:
         return klass is not None and self.index.is_nn_module(klass)
 
     def is_static(self, state: State) -> bool:
-        return state.klass is not None and state.attr is not None and self.index.is_static_attr(state.klass,
-                                                                                               state.attr)
+        if state.klass is None or state.attr is None:
+            return False
+        return self.index.is_static_attr(state.klass, state.attr)
 
     def attribute(self, klass, attr: str):
         """What the index knows of ``klass.attr`` (a StaticKind), or None."""

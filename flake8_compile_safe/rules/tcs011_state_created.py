@@ -163,8 +163,8 @@ class Decoder(torch.nn.Module):
             return None  # set outside compiled code to a real value: a rebinding, not a creation
         if known and init is None and not _is_none_elsewhere(ctx, state):
             return None  # set outside to something we cannot see: unknown stays unknown
-        what = "a tensor" if val.value == TENSOR_VALUE else ("a submodule" if state.kind == MODULE or
-                                                              _constructs_module(value, ctx) else "an object")
+        module = state.kind == MODULE or _constructs_module(value, ctx)
+        what = "a tensor" if val.value == TENSOR_VALUE else ("a submodule" if module else "an object")
         return Hit(target, f"{state.label} first set to {what} in the compiled call (was None)",
                    data={"kind": "created", "state": state.label})
 
