@@ -1,13 +1,13 @@
-"""Classes defined outside the project: is ``transformers.PreTrainedModel`` an ``nn.Module``?
+"""Classes defined outside the project: is a base class from an installed library an ``nn.Module``?
 
-A project class whose base lives in an installed package (``class M(PreTrainedModel)``,
-``class L(LightningModule)``) is an ``nn.Module`` if that base is one. This is answered from
+A project class whose base lives in an installed package (``class M(PretrainedBase)``
+from a model library, ``class L(LightningModule)``) is an ``nn.Module`` if that base is one. This is answered from
 the installed package's *source*, never by importing it: the package's files are located by
 scanning the ``sys.path`` entries (``importlib.util.find_spec`` would import parent packages),
 parsed, and the base's own bases followed (through re-exports such as
-``from .modeling_utils import PreTrainedModel``) until ``torch.nn.Module`` or nothing.
+``from .base import Model``) until ``torch.nn.Module`` or nothing.
 Answers are cached per process. When the package is not installed where the linter runs,
-:data:`WELL_KNOWN_MODULES` answers for the common ones.
+:data:`WELL_KNOWN_MODULES` (``known_module_bases.txt``) answers for the common ones.
 """
 
 from __future__ import annotations
@@ -19,16 +19,11 @@ from pathlib import Path
 from .source import SourceError, parse_file
 from .values import dotted
 
-# nn.Module subclasses of popular packages, for when they are not installed where flake8 runs.
-WELL_KNOWN_MODULES = frozenset({
-    "transformers.PreTrainedModel", "transformers.modeling_utils.PreTrainedModel",
-    "lightning.LightningModule", "lightning.pytorch.LightningModule", "lightning.pytorch.core.LightningModule",
-    "lightning.pytorch.core.module.LightningModule", "pytorch_lightning.LightningModule",
-    "pytorch_lightning.core.LightningModule", "pytorch_lightning.core.module.LightningModule",
-    "diffusers.ModelMixin", "diffusers.models.modeling_utils.ModelMixin",
-    "timm.models.vision_transformer.VisionTransformer", "sentence_transformers.SentenceTransformer",
-    "torch_geometric.nn.MessagePassing", "torch_geometric.nn.conv.MessagePassing",
-})
+# nn.Module subclasses of popular libraries, for when they are not installed where flake8 runs: one
+# qualified name a line in known_module_bases.txt beside this file (data, not code).
+WELL_KNOWN_MODULES = frozenset(
+    line.strip() for line in (Path(__file__).with_name("known_module_bases.txt")).read_text().splitlines()
+    if line.strip() and not line.startswith("#"))
 MAX_DEPTH = 12
 
 

@@ -29,7 +29,7 @@ def find_project_root(path: str | Path) -> Path:
 
     Without markers: the parent of the outermost regular package, or, for namespace packages,
     the parent of the outermost directory that the file's own absolute imports name
-    (``toto/model/attention.py`` importing ``toto.model.util`` -> the parent of ``toto/``).
+    (``pkg/model/attention.py`` importing ``pkg.model.util`` -> the parent of ``pkg/``).
     """
     start = Path(path).resolve()
     file = start if start.is_file() else None
