@@ -199,7 +199,7 @@ class Model(torch.nn.Module):
         return None
 
     def _write_into(self, base, target, ctx, element: bool, augmented: bool = False):
-        found = self._tensor_state(base, ctx, element or isinstance(target, ast.Subscript))
+        found = self._tensor_state(base, ctx, element)
         if found is None:
             return None
         state, label = found
