@@ -11,17 +11,24 @@ from pathlib import Path
 
 import libcst as cst
 
+from flake8_compile_safe.imports import ImportResolver
 from flake8_compile_safe.project import ModuleInfo, ProjectIndex
+
+
+def _collect_imports(path: str, module: ModuleInfo) -> None:
+    """The linter's import table of one file (names of other project modules stay as written)."""
+    index = ProjectIndex(Path(path).parent)
+    index._collect_imports(module, ImportResolver(index.namer, {}, set()))
 
 
 class ModuleNames:
     def __init__(self, path: str, tree: ast.Module | None):
         self.module = ModuleInfo(Path(path).stem, Path(path), tree or ast.Module(body=[], type_ignores=[]))
-        ProjectIndex(Path(path).parent)._collect_imports(self.module)  # the linter's import table
+        _collect_imports(path, self.module)
         top = ast.Module(body=[s for s in self.module.tree.body if isinstance(s, (ast.Import, ast.ImportFrom))],
                          type_ignores=[])
         top_level = ModuleInfo(self.module.name, self.module.path, top)
-        ProjectIndex(Path(path).parent)._collect_imports(top_level)
+        _collect_imports(path, top_level)
         # A module-level name bound to the torch module, usable anywhere in the file.
         self.torch_alias = next((alias for alias, target in top_level.imports.items() if target == "torch"), None)
 

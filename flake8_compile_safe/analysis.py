@@ -18,7 +18,7 @@ from .findings import Finding
 from .fixfacts import runs_modules
 from .project import ProjectIndex, find_project_root
 from .roots import Root, find_roots
-from .rules import ALL_RULES, Rule
+from .rules import ALL_RULES, Rule, RuleContext
 
 
 @dataclass
@@ -69,17 +69,21 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
     found: dict[tuple, Finding] = {}
     called: set[str] = set()  # functions some compiled code calls: a root among them is not a top root
     calls_seen: dict[int, int] = {}
+    module_runners: dict[str, bool] = {}  # function -> runs_modules (asked once per function)
 
     def on_statement(item: Reached, stmt: ast.stmt, an) -> None:
         start = calls_seen.get(id(an), 0)
         called.update(target.func.qualname for _, target in an.calls[start:])
         calls_seen[id(an)] = len(an.calls)
+        ctx = RuleContext(an, stmt)
         for rule in rules:
-            for hit in rule.check(stmt, an):
+            for hit in rule.check(stmt, ctx):
                 node = hit.node
                 key = (rule.code, node.lineno, node.col_offset, str(an.module.path))
                 if key in found:
                     continue  # BFS: the first chain to reach a line is a shortest one
+                if an.func.qualname not in module_runners:
+                    module_runners[an.func.qualname] = runs_modules(ctx)
                 found[key] = Finding(
                     code=rule.code, path=str(an.module.path), line=node.lineno, col=node.col_offset,
                     end_line=getattr(node, "end_lineno", node.lineno) or node.lineno,
@@ -87,13 +91,29 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
                     summary=hit.summary, why=hit.why or rule.why, fix=hit.fix or rule.fix,
                     root=item.root.display, chain=item.chain, function=an.func.qualname, data=hit.data,
                     def_line=an.func.node.lineno, in_root=an.func.qualname in root_functions,
-                    runs_modules=runs_modules(an))
+                    runs_modules=module_runners[an.func.qualname], consequence=hit.consequence or rule.consequence)
 
     reached = graph.reach(roots, on_statement)
     report = Report(index, roots, reached, indexed_paths=set(index.by_path), errors=dict(index.errors))
-    report.set_findings([replace(f, in_root=False) if f.in_root and f.function in called else f
-                         for f in found.values()])
+    report.set_findings([*(replace(f, in_root=False) if f.in_root and f.function in called else f
+                           for f in found.values()), *skipped_findings(graph.skipped)])
     return report
+
+
+def skipped_findings(skipped) -> list[Finding]:
+    """One TCS902 per file listing the functions the analysis gave up on (never a silent gap)."""
+    by_path: dict[str, list] = {}
+    for item in skipped:
+        by_path.setdefault(item.path, []).append(item)
+    out = []
+    for path, items in by_path.items():
+        first = min(items, key=lambda i: i.line)
+        names = ", ".join(sorted({f"{i.function} ({i.error.split(':')[0]})" for i in items}))[:300]
+        out.append(Finding("TCS902", path, first.line, 0, first.line, 0,
+                           summary=f"analysis gave up on {len(items)} compiled function(s) here: {names}",
+                           why="code in them was not checked, nor followed further",
+                           fix="report it with this file attached", data={"skipped": [vars(i) for i in items]}))
+    return out
 
 
 _REPORTS: dict[tuple, Report] = {}

@@ -189,7 +189,7 @@ def test_summary_lists_each_unfixed_finding_with_why(tmp_path, capsys):
 def test_unsafe_fix_listed_and_applied_only_when_asked(tmp_path, capsys):
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'sample'\n")
     model = tmp_path / "model.py"
-    model.write_bytes((FIXTURES / "tcs001_preallocated_cache.in.py").read_bytes())
+    model.write_bytes((FIXTURES / "tcs011_preallocated_cache.in.py").read_bytes())
     assert main([str(model), "--diff"]) == 0
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -197,7 +197,7 @@ def test_unsafe_fix_listed_and_applied_only_when_asked(tmp_path, capsys):
     assert main([str(model), "--diff", "--unsafe-fixes"]) == 0
     captured = capsys.readouterr()
     assert "_grow_keys" in captured.out
-    assert "unsafe fix applied: model.py:12: TCS001 preallocated-cache" in captured.err.replace(str(tmp_path) + "/", "")
+    assert "unsafe fix applied: model.py:12: TCS011 preallocated-cache" in captured.err.replace(str(tmp_path) + "/", "")
 
 
 # -- compiled roots: the same findings as flake8 ---------------------------------------------------------
@@ -272,4 +272,5 @@ def test_comments_of_a_removed_graph_break_are_kept(tmp_path):
     text = model.read_text()
     assert "graph_break" not in text
     assert ("    @torch.compiler.disable\n    def bump(self):\n        if self.flag:\n"
-            "            # split the graph here\n            # (it does not isolate the write)\n            pass\n") in text
+            "            # split the graph here\n            # (it does not isolate the write)\n"
+            "            pass\n") in text

@@ -21,11 +21,11 @@ FIXTURES = Path(__file__).parent / "fixtures" / "fix"
 EXPECTED = {
     "tcs003_index_copy": {"frame_skips": (2, 0), "graph_breaks": (2, 0)},
     "tcs002_keep_tensor": {"graph_breaks": (4, 0), "cudagraph_skips": (4, 0), "rerecords": (4, 0)},
-    "tcs001_tensor_counter": {"recompiles": (15, 0), "graphs": (6, 1)},
+    "tcs010_tensor_counter": {"recompiles": (15, 0), "graphs": (6, 1)},
     "tcs001_static_marking": {"cudagraph_skips": (2, 0)},
     "eager_helper": {"graph_breaks": (3, 2), "cudagraph_skips": (6, 2), "rerecords": (2, 0)},
     # Removes the reallocation of the whole cache every step; dynamo's verdict is unchanged.
-    "tcs001_preallocated_cache": {"recompiles": (1, 1), "cudagraph_skips": (0, 0)},
+    "tcs011_preallocated_cache": {"recompiles": (1, 1), "cudagraph_skips": (0, 0)},
 }
 FIGURES = ("graphs", "graph_breaks", "frame_skips", "recompiles", "cudagraph_skips", "rerecords")
 

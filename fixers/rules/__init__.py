@@ -15,10 +15,12 @@ from flake8_compile_safe.rules import RULES_BY_CODE
 
 from .base import NotFixed, Proposal, RuleFix
 from .eager import EagerHelperFix
-from .tcs001 import CounterFix, PreallocatedCacheFix, StaticMarkingFix
+from .tcs001 import StaticMarkingFix
 from .tcs002 import KeepTensorFix
 from .tcs003 import SliceFix
 from .tcs005 import DisableWriterFix
+from .tcs010 import CounterFix
+from .tcs011 import PreallocatedCacheFix
 
 BY_PAYLOAD: dict[type, RuleFix] = {
     StateWrite: StaticMarkingFix(), IntCounter: CounterFix(), GrowingCat: PreallocatedCacheFix(),
@@ -50,11 +52,8 @@ def _no_fix(finding: Finding, strategy: str) -> str:
     rule = RULES_BY_CODE.get(finding.code)
     eager = "; --strategy graph-break runs its helper eagerly"
     state = finding.data.get("state_kind")
-    if finding.code == "TCS001" and state and state != "tensor" and strategy != GRAPH_BREAK:
+    if finding.code == "TCS010" and state and strategy != GRAPH_BREAK:
         return f"Python {state} state written on the compiled path: no tensor form is known for it{eager}"
-    if finding.code == "TCS001" and finding.data.get("kind") == "attr-assign" and strategy != GRAPH_BREAK:
-        return (f"a tensor attribute rebound to a new tensor: an in-place copy_ would also change the old tensor "
-                f"that other references hold, so it is not rewritten{eager}")
     if rule is not None and finding.code in EAGER_CODES and strategy != GRAPH_BREAK:
         return f"no tensor-index rewrite for this shape (the right tensor form depends on what it feeds){eager}"
     if rule is not None and rule.fix_safety:

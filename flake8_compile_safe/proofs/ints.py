@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import ast
 
-from ..callgraph import INTSTATE
 from ..fixdata import Proof, proven, unproven
-from ..project import dotted
+from ..values import INTSTATE, dotted
 from .scopes import bindings, scope_nodes
 from .tensors import MAX_DEPTH, NO, SHAPE_CALLS, is_self_attr, related_classes, self_assignment, src
 
@@ -22,20 +21,20 @@ MAX_LEN_NAMES = ("max_len", "max_length", "max_seq_len", "max_seq_length", "max_
 # Python ints
 
 
-def int_proof(node: ast.AST, an, depth: int = 0) -> Proof:
+def int_proof(node: ast.AST, ctx, depth: int = 0) -> Proof:
     """Is ``node`` a Python int (or a SymInt: a shape) for certain?"""
     if depth > MAX_DEPTH:
         return unproven(f"`{src(node, 60)}`: too many steps")
     if isinstance(node, ast.Constant) and type(node.value) is int:
         return proven("an int literal")
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        return int_proof(node.operand, an, depth + 1)
+        return int_proof(node.operand, ctx, depth + 1)
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod)):
-        left, right = int_proof(node.left, an, depth + 1), int_proof(node.right, an, depth + 1)
+        left, right = int_proof(node.left, ctx, depth + 1), int_proof(node.right, ctx, depth + 1)
         return left if not left.ok else right
     if isinstance(node, ast.Call):
         name = dotted(node.func)
-        if name in ("int", "len") and an.module.resolve(name) == name:
+        if name in ("int", "len") and ctx.module.resolve(name) == name:
             return proven(f"`{name}(...)` is an int")
         if isinstance(node.func, ast.Attribute) and node.func.attr in SHAPE_CALLS:
             return proven("a size")
@@ -43,11 +42,11 @@ def int_proof(node: ast.AST, an, depth: int = 0) -> Proof:
     if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "shape":
         return proven("a size")
     if isinstance(node, ast.Attribute):
-        if an.kind_of(node).value == INTSTATE:
+        if ctx.value(node).value == INTSTATE:
             return proven("a Python int attribute")
         return unproven(f"`{src(node, 60)}` is not known to be an int")
     if isinstance(node, ast.Name):
-        scope = bindings(an.func.node)
+        scope = bindings(ctx.func.node)
         if node.id in scope.params:
             arg = scope.params[node.id]
             if arg is not None and arg.annotation is not None and dotted(arg.annotation) == "int":
@@ -66,14 +65,14 @@ def int_proof(node: ast.AST, an, depth: int = 0) -> Proof:
                 continue
             if not isinstance(value, ast.AST):
                 return unproven(f"`{node.id}` is bound by a statement the fixer does not follow")
-            proof = int_proof(value, an, depth + 1)
+            proof = int_proof(value, ctx, depth + 1)
             if not proof.ok:
                 return unproven(f"`{node.id}`: {proof.why}")
         return proven(f"`{node.id}` is only ever an int")
     return unproven(f"`{src(node, 60)}` is not known to be an int")
 
 
-def integer_dtype_proof(node: ast.AST, an) -> Proof:
+def integer_dtype_proof(node: ast.AST, ctx) -> Proof:
     """``node`` (a tensor) has an integer dtype: every allocation of it names one."""
     while isinstance(node, ast.Subscript):
         node = node.value
@@ -81,11 +80,11 @@ def integer_dtype_proof(node: ast.AST, an) -> Proof:
         return proven(f"`.{node.func.attr}()`")
     if not isinstance(node, ast.Attribute):
         return unproven(f"the dtype of `{src(node, 60)}` is not known")
-    owner = an.class_of(an.kind_of(node.value)) if not is_self_attr(node) else (an.ctx.self_cls or an.func.cls)
+    owner = ctx.class_of(ctx.value(node.value)) if not is_self_attr(node) else (ctx.self_cls or ctx.func.cls)
     if owner is None:
         return unproven(f"the class of `{src(node.value, 60)}` is not known")
     values = []
-    for cls in related_classes(an.index, owner):
+    for cls in related_classes(ctx.index, owner):
         for method in cls.methods.values():
             for stmt in scope_nodes(method.node):
                 value = self_assignment(stmt, node.attr)
@@ -122,7 +121,7 @@ def _integer_allocation(module, value: ast.AST) -> bool:
 _TRANSPARENT = {"item", "clone", "long", "int", "detach"}
 
 
-def normalise(node: ast.AST, an, stop: ast.AST, depth: int = 0) -> ast.AST:
+def normalise(node: ast.AST, ctx, stop: ast.AST, depth: int = 0) -> ast.AST:
     """``node`` with single-assignment locals replaced by their values and value-preserving wrappers
     (``int(...)``, ``.item()``, ``.clone()``) dropped, as long as the state they read is not written
     between the binding and ``stop`` (the statement that uses them)."""
@@ -130,25 +129,26 @@ def normalise(node: ast.AST, an, stop: ast.AST, depth: int = 0) -> ast.AST:
         return node
     if isinstance(node, ast.Call):
         if isinstance(node.func, ast.Name) and node.func.id == "int" and len(node.args) == 1:
-            return normalise(node.args[0], an, stop, depth + 1)
+            return normalise(node.args[0], ctx, stop, depth + 1)
         if isinstance(node.func, ast.Attribute) and node.func.attr in _TRANSPARENT and not node.args:
-            return normalise(node.func.value, an, stop, depth + 1)
+            return normalise(node.func.value, ctx, stop, depth + 1)
         return node
     if isinstance(node, ast.BinOp):
-        return ast.BinOp(normalise(node.left, an, stop, depth + 1), node.op, normalise(node.right, an, stop, depth + 1))
+        return ast.BinOp(normalise(node.left, ctx, stop, depth + 1), node.op,
+                         normalise(node.right, ctx, stop, depth + 1))
     if isinstance(node, ast.Name):
-        scope = bindings(an.func.node)
+        scope = bindings(ctx.func.node)
         stmt = scope.single_statement(node.id)
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name) \
-                and _unchanged_between(stmt, stop, stmt.value, an):
-            return normalise(stmt.value, an, stmt, depth + 1)
+                and _unchanged_between(stmt, stop, stmt.value, ctx):
+            return normalise(stmt.value, ctx, stmt, depth + 1)
     return node
 
 
-def _unchanged_between(first: ast.stmt, last: ast.stmt, value: ast.AST, an) -> bool:
+def _unchanged_between(first: ast.stmt, last: ast.stmt, value: ast.AST, ctx) -> bool:
     """``first`` and ``last`` sit in one block, ``first`` before ``last``, and nothing in between may
     change what ``value`` reads: no call, no assignment to a name or attribute ``value`` reads."""
-    block = _block_of(an.func.node, first)
+    block = _block_of(ctx.func.node, first)
     if block is None or last not in block:
         return False
     i, j = block.index(first), block.index(last)
@@ -191,13 +191,13 @@ def _block_of(func: ast.AST, stmt: ast.stmt) -> list[ast.stmt] | None:
     return None
 
 
-def slice_length(lower: ast.AST | None, upper: ast.AST, stmt: ast.stmt, an) -> tuple[str, str]:
+def slice_length(lower: ast.AST | None, upper: ast.AST, stmt: ast.stmt, ctx) -> tuple[str, str]:
     """(source of n, why) where ``upper`` is provably ``lower + n`` at ``stmt``; ("", why not) otherwise."""
-    lo = normalise(lower, an, stmt) if lower is not None else ast.Constant(0)
-    hi = normalise(upper, an, stmt)
+    lo = normalise(lower, ctx, stmt) if lower is not None else ast.Constant(0)
+    hi = normalise(upper, ctx, stmt)
     if isinstance(hi, ast.BinOp) and isinstance(hi.op, ast.Add):
         for start, n in ((hi.left, hi.right), (hi.right, hi.left)):
-            if ast.dump(start) == ast.dump(lo) and _names_stable(n, stmt, an):
+            if ast.dump(start) == ast.dump(lo) and _names_stable(n, stmt, ctx):
                 if isinstance(lo, ast.Constant) and lo.value == 0 and lower is None:
                     break
                 return src(n), f"the upper bound is the lower bound plus `{src(n)}`"
@@ -208,9 +208,9 @@ def slice_length(lower: ast.AST | None, upper: ast.AST, stmt: ast.stmt, an) -> t
                 "host")
 
 
-def _names_stable(node: ast.AST, stmt: ast.stmt, an) -> bool:
+def _names_stable(node: ast.AST, stmt: ast.stmt, ctx) -> bool:
     """The names ``node`` reads are parameters never rebound, or bound once before ``stmt``."""
-    scope = bindings(an.func.node)
+    scope = bindings(ctx.func.node)
     for name in {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}:
         if name in scope.params and not scope.of(name):
             continue

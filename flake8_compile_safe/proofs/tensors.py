@@ -5,9 +5,9 @@ from __future__ import annotations
 import ast
 import weakref
 
-from ..callgraph import TENSOR_VALUE
 from ..fixdata import Proof, proven, unproven
-from ..project import TORCH_NON_TENSOR, ClassInfo, ProjectIndex, dotted
+from ..project import ClassInfo, ProjectIndex
+from ..values import TENSOR_VALUE, TORCH_NON_TENSOR, dotted
 from .scopes import bindings, scope_nodes
 
 MAX_DEPTH = 6
@@ -60,51 +60,51 @@ class TensorProver:
 
     # -- expressions in a function ---------------------------------------------------------------
     def expr(self, node: ast.AST, module, func: ast.AST | None, self_cls: ClassInfo | None,
-             an=None, depth: int = 0) -> Proof:
-        proof = self._expr(node, module, func, self_cls, an, depth)
-        if not proof.ok and not proof.inferred and an is not None and an.kind_of(node).value == TENSOR_VALUE:
+             ctx=None, depth: int = 0) -> Proof:
+        proof = self._expr(node, module, func, self_cls, ctx, depth)
+        if not proof.ok and not proof.inferred and ctx is not None and ctx.value(node).value == TENSOR_VALUE:
             return unproven(f"`{src(node, 60)}` looks like a tensor to the analysis, but nothing proves it "
                             f"({proof.why})", inferred=True)
         return proof
 
-    def _expr(self, node, module, func, self_cls, an, depth) -> Proof:
+    def _expr(self, node, module, func, self_cls, ctx, depth) -> Proof:
         if depth > MAX_DEPTH:
             return unproven(f"`{src(node, 60)}`: too many steps to prove it is a tensor")
         down = depth + 1
         if isinstance(node, ast.Name):
-            return self._name(node.id, module, func, self_cls, an, down)
+            return self._name(node.id, module, func, self_cls, ctx, down)
         if isinstance(node, ast.Attribute):
             if node.attr in ("T", "mT", "H", "mH", "data", "real", "imag"):
-                inner = self._expr(node.value, module, func, self_cls, an, down)
+                inner = self._expr(node.value, module, func, self_cls, ctx, down)
                 return proven(inner.why) if inner.ok else inner
-            klass = self._owner(node.value, func, self_cls, an)
+            klass = self._owner(node.value, func, self_cls, ctx)
             if klass is None:
                 return unproven(f"the class of `{src(node.value, 60)}` is not known")
             return self.attr(klass, node.attr)
         if isinstance(node, ast.Subscript):
-            inner = self._expr(node.value, module, func, self_cls, an, down)
+            inner = self._expr(node.value, module, func, self_cls, ctx, down)
             return proven(inner.why) if inner.ok else unproven(inner.why)
         if isinstance(node, ast.Call):
-            return self._call(node, module, func, self_cls, an, down)
+            return self._call(node, module, func, self_cls, ctx, down)
         if isinstance(node, ast.BinOp):
-            left = self._expr(node.left, module, func, self_cls, an, down)
+            left = self._expr(node.left, module, func, self_cls, ctx, down)
             if left.ok:
                 return left
-            right = self._expr(node.right, module, func, self_cls, an, down)
+            right = self._expr(node.right, module, func, self_cls, ctx, down)
             return right if right.ok else unproven(left.why)
         if isinstance(node, ast.UnaryOp) and not isinstance(node.op, ast.Not):
-            return self._expr(node.operand, module, func, self_cls, an, down)
+            return self._expr(node.operand, module, func, self_cls, ctx, down)
         if isinstance(node, ast.IfExp):
-            body = self._expr(node.body, module, func, self_cls, an, down)
-            orelse = self._expr(node.orelse, module, func, self_cls, an, down)
+            body = self._expr(node.body, module, func, self_cls, ctx, down)
+            orelse = self._expr(node.orelse, module, func, self_cls, ctx, down)
             return body if body.ok and orelse.ok else unproven(body.why if not body.ok else orelse.why)
         return unproven(f"`{src(node, 60)}` is not a torch tensor as far as the source says")
 
-    def _owner(self, node: ast.AST, func, self_cls, an) -> ClassInfo | None:
+    def _owner(self, node: ast.AST, func, self_cls, ctx) -> ClassInfo | None:
         if isinstance(node, ast.Name) and node.id == "self" and self_cls is not None:
             return self_cls
-        if an is not None:
-            return an.class_of(an.kind_of(node))
+        if ctx is not None:
+            return ctx.class_of(ctx.value(node))
         if isinstance(node, ast.Name) and func is not None:  # a parameter annotated with a project class
             scope = bindings(func)
             arg = scope.params.get(node.id)
@@ -113,7 +113,7 @@ class TensorProver:
                 return self.index.lookup_class(qual) if qual else None
         return None
 
-    def _name(self, name: str, module, func, self_cls, an, depth) -> Proof:
+    def _name(self, name: str, module, func, self_cls, ctx, depth) -> Proof:
         if func is None:
             return unproven(f"`{name}` is not a local")
         scope = bindings(func)
@@ -132,14 +132,14 @@ class TensorProver:
         self._visiting.add(key)
         try:
             for value in values:
-                proof = self._binding(value, module, func, self_cls, an, depth)
+                proof = self._binding(value, module, func, self_cls, ctx, depth)
                 if not proof.ok:
                     return unproven(proof.why if proof.why.startswith(f"`{name}`") else f"`{name}`: {proof.why}")
         finally:
             self._visiting.discard(key)
         return proven(f"`{name}` is only ever assigned tensors")
 
-    def _binding(self, value, module, func, self_cls, an, depth) -> Proof:
+    def _binding(self, value, module, func, self_cls, ctx, depth) -> Proof:
         if isinstance(value, ast.AST):
             return self._expr(value, module, func, self_cls, None, depth)
         if isinstance(value, tuple) and value[0] == "aug":
@@ -160,7 +160,7 @@ class TensorProver:
             return proven("iterating a tensor yields tensors") if inner.ok else unproven("a loop variable")
         return unproven("bound by a statement the fixer does not follow")
 
-    def _call(self, node: ast.Call, module, func, self_cls, an, depth) -> Proof:
+    def _call(self, node: ast.Call, module, func, self_cls, ctx, depth) -> Proof:
         name = dotted(node.func)
         resolved = module.resolve(name) if name else ""
         if resolved.startswith("torch.") and not resolved.startswith(("torch._dynamo.", "torch.compiler.",
@@ -170,13 +170,13 @@ class TensorProver:
                 return proven(f"`{resolved}(...)` returns a tensor")
             return unproven(f"`{resolved}(...)` does not return one tensor")
         if isinstance(node.func, ast.Attribute):
-            owner = self._owner(node.func.value, func, self_cls, an)
+            owner = self._owner(node.func.value, func, self_cls, ctx)
             if owner is not None:  # self.helper(...), self.layer(...): what the project code returns
                 return self._project_call(owner, node.func.attr, depth)
             method = node.func.attr
             if method in NON_TENSOR_METHODS or (method in PAIR_WITH_DIM and (node.args or node.keywords)):
                 return unproven(f"`.{method}(...)` does not return one tensor")
-            recv = self._expr(node.func.value, module, func, self_cls, an, depth)
+            recv = self._expr(node.func.value, module, func, self_cls, ctx, depth)
             if recv.ok:
                 return proven(f"a method of a tensor ({recv.why})")
             return unproven(recv.why)
@@ -322,6 +322,6 @@ def prover(index: ProjectIndex) -> TensorProver:
     return found
 
 
-def tensor_proof(node: ast.AST, an) -> Proof:
-    """Is ``node`` (in the function ``an`` analyses) a torch tensor for certain?"""
-    return prover(an.index).expr(node, an.module, an.func.node, an.ctx.self_cls or an.func.cls, an)
+def tensor_proof(node: ast.AST, ctx) -> Proof:
+    """Is ``node`` (in the function of ``ctx``, a RuleContext) a torch tensor for certain?"""
+    return prover(ctx.index).expr(node, ctx.module, ctx.func.node, ctx.self_cls or ctx.func.cls, ctx)

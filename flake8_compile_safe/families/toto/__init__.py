@@ -23,6 +23,7 @@ FAMILY = Family(
     about=("Toto's decode path appends each new patch to a KV cache held by a dataclass, with a "
            "write head read by .item() and tensor slice bounds: graph breaks, whole-frame skips and "
            "a recompile per step on the original."),
+    benchmark_roles={"base": "skip"},
 )
 TOTO_VERSION = FAMILY.version
 
