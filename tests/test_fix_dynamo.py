@@ -24,6 +24,7 @@ EXPECTED = {
     "tcs010_tensor_counter": {"recompiles": (15, 0), "graphs": (6, 1)},
     "tcs001_static_marking": {"cudagraph_skips": (2, 0)},
     "eager_helper": {"graph_breaks": (3, 2), "cudagraph_skips": (6, 2), "rerecords": (2, 0)},
+    "tcs008_eager_helper": {"graphs": (7, 3), "graph_breaks": (4, 2), "recompiles": (3, 1), "rerecords": (6, 2)},
     # Removes the reallocation of the whole cache every step; dynamo's verdict is unchanged.
     "tcs011_preallocated_cache": {"recompiles": (1, 1), "cudagraph_skips": (0, 0)},
 }
