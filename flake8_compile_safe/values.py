@@ -235,6 +235,8 @@ class StaticKinds:
                                                      and "jaxtyping" in module.imports.get(short, "")):
                 return StaticKind(TENSOR, boolean=short == "Bool")
             inner = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
+            if not inner:  # `Tuple[()]`, the empty tuple (torch's own source has it)
+                return StaticKind(LIST) if short in {"Tuple", "tuple"} else UNKNOWN
             if short in {"Optional", "Union"}:
                 return self._union(module, inner)
             if short in {"Annotated", "Final", "ClassVar"}:

@@ -228,6 +228,20 @@ def test_edge_pipe_none_annotation(tmp_path):
     ''') == {9}
 
 
+def test_empty_tuple_annotation_is_indexed(tmp_path):
+    """`Tuple[()]` (torch's own source annotates attributes with it) is the empty tuple, not a crash."""
+    assert _cache_project(tmp_path, '''
+        import torch
+        from typing import Tuple
+        from pkg.cache import Cache
+
+        class M(torch.nn.Module):
+            def forward(self, x, cache: Cache):
+                self.shape: Tuple[()] = ()
+                return cache.length()
+    ''') == {9}
+
+
 def test_edge_unannotated_parameter_is_not_followed(tmp_path):
     assert _cache_project(tmp_path, '''
         import torch
