@@ -13,7 +13,7 @@ from .proofs import (
 )
 from .fixdata import GraphBreakCall, GrowingCat, HostValue, IntCounter, SliceAccess, StateWrite, proven, unproven
 from .project import ClassInfo
-from .values import HOST, INIT_METHODS, MODULE, dotted
+from .values import HOST, INIT_METHODS, MODULE, MODULE_CONTAINERS, dotted
 
 ALLOCATOR_PREFIXES = ("__init__", "__post_init__", "allocate", "reset", "setup", "init", "build", "create")
 
@@ -343,9 +343,13 @@ def _max_len_in(func: ast.AST) -> tuple[str, str] | None:
 
 
 def runs_modules(ctx) -> bool:
-    """Does the function of ``ctx`` (a RuleContext) call an nn.Module (``self.layer(x)``, a module local)?
+    """Does the function of ``ctx`` (a RuleContext) run an nn.Module: call one (``self.layer(x)``, a module
+    local, ``for layer in self.layers: layer(x)``), or call a method of its own class that does?
     Model code, not a helper: disabling it would run those modules eagerly too."""
-    return any(_module_call(node, ctx) for node in scope_nodes(ctx.func.node) if isinstance(node, ast.Call))
+    if any(_module_call(node, ctx) for node in scope_nodes(ctx.func.node) if isinstance(node, ast.Call)):
+        return True
+    klass = ctx.self_cls or ctx.func.cls
+    return klass is not None and _self_runs_modules(ctx.func.node, klass, ctx.index, set())
 
 
 def _module_call(call: ast.Call, ctx) -> bool:
@@ -355,14 +359,74 @@ def _module_call(call: ast.Call, ctx) -> bool:
         if owner is None:
             return False
         if ctx.index.find_method(owner, func.attr) is not None:
-            return False  # a method call, followed through its own findings
-        if ctx.index.attr_kind(owner, func.attr) == MODULE:
-            return True
-        sub = ctx.index.attr_type(owner, func.attr)
-        return sub is not None and ctx.index.is_nn_module(sub)
+            return False  # a method call: _self_runs_modules looks inside
+        return _is_module_attr(owner, func.attr, ctx.index)
     if isinstance(func, ast.Name):
         klass = ctx.class_of(ctx.value(func))
         return klass is not None and ctx.index.is_nn_module(klass)
+    return False
+
+
+def _is_module_attr(klass: ClassInfo, attr: str, index) -> bool:
+    if index.attr_kind(klass, attr) == MODULE:
+        return True
+    sub = index.attr_type(klass, attr)
+    return sub is not None and index.is_nn_module(sub)
+
+
+def _self_runs_modules(func: ast.AST, klass: ClassInfo, index, seen: set[str], depth: int = 0) -> bool:
+    """Syntactic: ``self.<module attr>(...)``, a call of a name bound by ``for x in self.<module attr>``
+    (``enumerate``/``zip`` of one too), or a call of a ``self`` method that does one of these."""
+    looped = set()
+    for node in scope_nodes(func):
+        if isinstance(node, (ast.For, ast.comprehension)) and _iterates_modules(node.iter, klass, index):
+            looped.update(n.id for n in ast.walk(node.target) if isinstance(n, ast.Name))
+    for node in scope_nodes(func):
+        if not isinstance(node, ast.Call):
+            continue
+        callee = node.func
+        if isinstance(callee, ast.Name) and callee.id in looped:
+            return True
+        if isinstance(callee, ast.Subscript) and is_self_attr(callee.value) \
+                and _holds_modules(klass, callee.value.attr, index):
+            return True  # self.layers[i](x)
+        if not (isinstance(callee, ast.Attribute) and is_self_attr(callee)):
+            continue
+        method = index.find_method(klass, callee.attr)
+        if method is None:
+            if _is_module_attr(klass, callee.attr, index):
+                return True
+        elif depth < 3 and method.qualname not in seen:
+            seen.add(method.qualname)
+            if _self_runs_modules(method.node, klass, index, seen, depth + 1):
+                return True
+    return False
+
+
+def _iterates_modules(expr: ast.AST, klass: ClassInfo, index) -> bool:
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id in ("enumerate", "zip",
+                                                                                           "reversed"):
+        return any(_iterates_modules(arg, klass, index) for arg in expr.args)
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in ("values", "items"):
+        expr = expr.func.value
+    return isinstance(expr, ast.Attribute) and is_self_attr(expr) and _holds_modules(klass, expr.attr, index)
+
+
+def _holds_modules(klass: ClassInfo, attr: str, index) -> bool:
+    """``self.<attr>`` is a module, a module container (``nn.ModuleList``, ...) or a list of modules."""
+    if _is_module_attr(klass, attr, index):
+        return True
+    found = index.attr(klass, attr)
+    if found is not None and any(c is not None and index.is_nn_module(c)
+                                 for c in (index.lookup_class(q) for q in found.elems)):
+        return True
+    for cls in index.mro(klass):
+        for method in cls.methods.values():
+            for node in scope_nodes(method.node):
+                value = self_assignment(node, attr)
+                if isinstance(value, ast.Call) and dotted(value.func) \
+                        and cls.module.resolve(dotted(value.func)) in MODULE_CONTAINERS:
+                    return True
     return False
 
 

@@ -257,3 +257,59 @@ def test_counter_set_before_module_init_is_left(tmp_path):
     text = path.read_text()
     assert "self.pos = 0" in text and 'register_buffer("pos"' not in text and "self.pos.add_" not in text
     assert any("before super().__init__()" in u.reason for u in report.unfixed)
+
+
+LAYER_STACK = """\
+    import torch
+
+
+    class Layer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = torch.nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.proj(x)
+
+
+    class Stack(torch.nn.Module):
+        def __init__(self, n: int):
+            super().__init__()
+            self.layers = torch.nn.ModuleList()
+            for _ in range(n):
+                self.layers.append(Layer())
+            self.steps = 0
+
+        def forward(self, x):
+            for layer in self.layers:
+                x = layer(x)
+            self.steps += 1
+            return x
+
+        def run_all(self, x):
+            self.steps += 1
+            return self._apply_layers(x)
+
+        def _apply_layers(self, x):
+            return self.layers[0](x)
+
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stack = Stack(2)
+
+        def forward(self, x):
+            return self.stack(x) + self.stack.run_all(x)
+"""
+
+
+def test_graph_break_strategy_never_disables_a_function_that_runs_layers(tmp_path):
+    """Layers called from a loop over an nn.ModuleList, by index, or through a self method are model code:
+    disabling the function would run them eagerly (moshi's StreamingTransformer.forward)."""
+    path = _project(tmp_path, LAYER_STACK)
+    report = _fix(path, strategy="graph-break")
+    assert "compiler.disable" not in path.read_text()
+    left = {u.line: u.reason for u in report.unfixed}
+    assert "Stack.forward runs nn.Modules" in left[24]
+    assert "Stack.run_all runs nn.Modules" in left[28]
