@@ -155,7 +155,7 @@ class Target:
     family: str | None = None
     expect_package: str | None = None
     workload_args: dict = field(default_factory=dict)
-    workload: str = ""  # "toto:tiny" for a family, else the factory spec
+    workload: str = ""  # "FAMILY:WORKLOAD" for a family, else the factory spec
 
 
 def _default_model_path(module: str) -> Path:
