@@ -17,4 +17,5 @@ setup(
         *(f"{FIXERS}.{sub}" for sub in find_packages("fixers")),
     ],
     package_dir={FIXERS: "fixers"},
+    package_data={"flake8_compile_safe": ["known_module_bases.txt"]},
 )

@@ -34,7 +34,8 @@ def _one_line_error(proc, *parts):
 def test_unknown_code_in_select_fails(tmp_path):
     root = _project(tmp_path)
     _one_line_error(run_flake8("--select", "TCS999", "model.py", cwd=root), "--select TCS999", "TCS001")
-    _one_line_error(run_flake8("--extend-select", "TCS8", "model.py", cwd=root), "--extend-select TCS8")
+    _one_line_error(run_flake8("--extend-select", "TCS5", "model.py", cwd=root), "--extend-select TCS5")
+    _one_line_error(run_flake8("--select", "TCS013", "model.py", cwd=root), "TCS012", "TCS902")
     _one_line_error(run_flake8("--select", "E,TCS0099", "model.py", cwd=root), "TCS0099")
 
 
@@ -46,7 +47,7 @@ def test_unknown_code_in_config_fails(tmp_path):
 
 def test_known_codes_and_prefixes_pass(tmp_path):
     root = _project(tmp_path)
-    for select in ("TCS", "TCS0", "TCS00", "TCS002", "TCS9", "TCS901", "E,W"):
+    for select in ("TCS", "TCS0", "TCS00", "TCS002", "TCS008", "TCS012", "TCS9", "TCS901", "TCS902", "E,W"):
         proc = run_flake8("--select", select, "model.py", cwd=root)
         assert proc.returncode in (0, 1) and proc.stderr == "", (select, proc.stderr)
     assert "TCS002" in run_flake8("--select", "TCS00", "model.py", cwd=root).stdout
@@ -69,3 +70,12 @@ def test_root_name_defined_nowhere_warns_and_the_run_goes_on(tmp_path):
     # names that can resolve are not warned about: a function, module.function, a class, Class.method
     proc = run_flake8("--select=TCS", "--compile-safe-roots=helper,model.helper,M,M.forward", "model.py", cwd=root)
     assert proc.stderr == "", proc.stderr
+
+
+def test_option_checks_and_explain_work_together(tmp_path):
+    root = _project(tmp_path)
+    _one_line_error(run_flake8("--select=TCS999", "--compile-safe-explain", "model.py", cwd=root), "TCS999")
+    plain = run_flake8("--select=TCS002", "model.py", cwd=root)
+    explained = run_flake8("--select=TCS002", "--compile-safe-explain", "model.py", cwd=root)
+    assert plain.returncode == explained.returncode == 1 and explained.stderr == ""
+    assert "model.py:6:16: TCS002" in explained.stdout and len(explained.stdout) > len(plain.stdout)

@@ -175,6 +175,7 @@ def test_crosscheck_flags_recall_and_unconfirmed(tmp_path):
     assert (row.break_recall.flagged, row.break_recall.total, row.break_recall.outside) == (1, 2, 1)
     assert (row.recompile_recall.flagged, row.recompile_recall.total) == (1, 1)
     assert [(u.code, u.file, u.line) for u in row.unconfirmed_findings] == [("TCS003", "pkg/a.py", 20)]
+    assert row.executed_findings == 2  # lines 20 and 39-41 ran; lines 12 and 25 did not
     assert run.results[0].events == [] and run.results[0].unconfirmed_findings == []
 
 

@@ -58,6 +58,13 @@ class Family:
     runtime_deps: tuple[str, ...] = ()  # requirements the factories import besides torch
     about: str = ""  # one paragraph: what the model is and what dynamo trips on in it
     kept_after_fix: tuple[KeptFinding, ...] = ()  # findings the recipe leaves on purpose
+    # What benchmarks/recall.py does with each workload: "recall" (dynamo trips on it: the linter
+    # must flag its events; the default), "precision" (compiles clean: only false alarms count) or
+    # "skip" (too heavy for the benchmark, e.g. a full-size config).
+    benchmark_roles: dict[str, str] = field(default_factory=dict)
+
+    def benchmark_role(self, workload: str) -> str:
+        return self.benchmark_roles.get(workload, "recall")
 
     def source(self, cache: Path | None = None) -> Path:
         """A directory holding ``<package>/`` from the registry's wheel (downloaded once, cached)."""

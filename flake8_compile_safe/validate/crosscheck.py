@@ -80,7 +80,10 @@ def crosscheck_mode(row: ModeResult, by_file: dict[str, list] | None, executed: 
     # Events are one per (kind, file, line): a line is counted once per kind family.
     row.break_recall = _recall(_distinct_lines(row.events, BREAK_KINDS), BREAK_KINDS)
     row.recompile_recall = _recall(_distinct_lines(row.events, RECOMPILE_KINDS), RECOMPILE_KINDS)
-    row.unconfirmed_findings = [] if by_file is None else _unconfirmed(row.events, by_file, executed)
+    if by_file is None:
+        row.unconfirmed_findings, row.executed_findings = [], 0
+    else:
+        row.unconfirmed_findings, row.executed_findings = _unconfirmed(row.events, by_file, executed)
 
 
 def _distinct_lines(events: list[Event], kinds: tuple[str, ...]) -> list[Event]:
@@ -94,11 +97,12 @@ def _distinct_lines(events: list[Event], kinds: tuple[str, ...]) -> list[Event]:
 
 
 def _unconfirmed(events: list[Event], by_file: dict[str, list], executed: dict[str, list[int]]):
+    """(findings on executed lines with no event near them, how many findings were on executed lines)."""
     event_lines: dict[str, list[int]] = {}
     for event in events:
         if _inside(event):
             event_lines.setdefault(event.file, []).append(event.line)
-    out = []
+    out, on_executed = [], 0
     for rel, findings in sorted(by_file.items()):
         ran = set(executed.get(rel, ()))
         if not ran:
@@ -108,10 +112,11 @@ def _unconfirmed(events: list[Event], by_file: dict[str, list], executed: dict[s
             end = max(f.line, getattr(f, "end_line", f.line) or f.line)
             if not ran.intersection(range(f.line, end + 1)):
                 continue
+            on_executed += 1
             if any(abs(line - f.line) <= FLAG_WINDOW for line in near_events):
                 continue
             out.append(UnconfirmedFinding(f.code, rel, f.line, getattr(f, "summary", "")))
-    return out
+    return out, on_executed
 
 
 def crosscheck(run: RunResult, findings) -> None:

@@ -117,6 +117,7 @@ class ModeResult:
     peak_mem_mb: float | None = None
     events: list[Event] = field(default_factory=list)
     unconfirmed_findings: list[UnconfirmedFinding] = field(default_factory=list)
+    executed_findings: int = 0  # TCS findings on lines the workload executed (unconfirmed ones included)
     break_recall: Recall = field(default_factory=Recall)  # flagged break/skip lines / all
     recompile_recall: Recall = field(default_factory=Recall)  # flagged recompile lines / all
     extra: dict = field(default_factory=dict)  # the factory's metrics(output), e.g. a forecast MAE

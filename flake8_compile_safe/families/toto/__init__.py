@@ -48,6 +48,7 @@ FAMILY = Family(
            "write head read by .item() and tensor slice bounds: graph breaks, whole-frame skips and "
            "a recompile per step on the original."),
     kept_after_fix=KEPT_AFTER_FIX,
+    benchmark_roles={"base": "skip"},
 )
 TOTO_VERSION = FAMILY.version
 
