@@ -37,11 +37,6 @@ def lint(root: Path, package: str) -> tuple[list[dict], str]:
     return found, proc.stderr
 
 
-def _what(text: str) -> str:
-    """The finding's 'what' part, without its call chain, why and fix."""
-    return text.split(" reached from ")[0].split("; ")[0]
-
-
 def explain_kept(findings: list[dict], root: Path, kept: tuple[KeptFinding, ...]) -> list[tuple[dict, str | None]]:
     """Each finding of the fixed tree with the family's reason for keeping it (None: no reason given)."""
     out = []
@@ -71,8 +66,10 @@ def step_lint_original(family: Family, source: Path) -> list[dict]:
     for f in found:
         print(f["raw"])
     sys.stderr.write(err)
-    print(f"-- {len(found)} findings ({_by_code(found)}). Each line: file:line:col, the code, what it is, the "
-          "call chain from a compiled root, why it hurts under torch.compile, and the fix.", flush=True)
+    print(f"-- {len(found)} findings ({_by_code(found)}). Each line: file:line:col: CODE what it is: what "
+          "torch.compile does with it [the compiled root that reaches it]. The rule pages (docs/rules/) say why "
+          "and how to fix; `flake8 --select=TCS --compile-safe-explain` adds the call chain and the fix to "
+          "each line.", flush=True)
     return found
 
 
@@ -105,7 +102,7 @@ def step_lint_fixed(family: Family, dest: Path, before: int) -> list[tuple[dict,
         reasons.setdefault(why, []).append(f)
     for why, group in reasons.items():
         for f in group:
-            print(f"  {f['file']}:{f['line']}:{f['col']} {f['code']} {_what(f['text'])}")
+            print(f"  {f['raw']}")
         print(f"    why it stays: {why or 'no reason recorded for this finding (a new one: look at it)'}")
     return explained
 

@@ -56,6 +56,16 @@ def test_every_finding_left_in_the_fixed_copy_has_its_reason(demo):
     assert re.search(r"3/4 lint the fixed copy: (\d+) findings remain \((\d+) before\)", out)
 
 
+def test_demo_says_how_to_read_a_finding(demo):
+    out = demo["out"]
+    footer = next(line for line in out.splitlines() if line.startswith("-- ") and " findings (" in line)
+    assert "[the compiled root that reaches it]" in footer and "--compile-safe-explain" in footer
+    # the fixed copy's findings print as flake8 prints them (file:line:col: CODE ...)
+    step3 = out.split("== 3/4")[1]
+    listed = [line.strip() for line in step3.splitlines() if re.match(r"^  toto/", line)]
+    assert listed and all(re.match(r"^toto/\S+\.py:\d+:\d+: TCS\d{3} ", line) for line in listed), listed
+
+
 def _line(root: Path, finding: dict) -> str:
     return (root / finding["file"]).read_text().splitlines()[finding["line"] - 1]
 

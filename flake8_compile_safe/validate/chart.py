@@ -2,10 +2,12 @@
 
 Left: graphs, graph breaks, frame skips, recompiles, CUDA-graph skips and re-records per compiled
 variant (the number on each bar). Right: the p50 latency of every row (whisker: p90), each bar
-labelled with its milliseconds and its speedup over the original run eagerly and, for compiled
-rows of another variant, over the original compiled. The title names the workload, the device
-and torch. :func:`chart_data` computes all of it (tested without drawing); :func:`draw_chart`
-draws it with matplotlib (the ``[validate]`` extra).
+labelled with its milliseconds, its speedup over the original run eagerly and, for compiled
+rows of another variant, over the original compiled and over the row's own eager run (timed
+interleaved: the figure that machine load moves least); a note below when the eager runs disagree
+(:func:`.table.timing_note`). The title names the workload, the device and torch.
+:func:`chart_data` computes all of it (tested without drawing); :func:`draw_chart` draws it with
+matplotlib (the ``[validate]`` extra).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import textwrap
 from pathlib import Path
 
 from .records import ModeResult
-from .table import BASELINE
+from .table import BASELINE, timing_note
 
 COUNTS = [("graphs", "unique_graphs"), ("graph breaks", "graph_breaks"), ("frame skips", "frame_skips"),
           ("recompiles", "recompiles"), ("CUDA-graph skips", "_cg_skips"),
@@ -56,6 +58,8 @@ def chart_data(rows: list[ModeResult], meta: dict) -> dict:
         same = base.get(r.mode)
         if r.mode != "eager" and r.variant != BASELINE and same is not None and same.latency_ms_median:
             label.append(f"{same.latency_ms_median / r.latency_ms_median:.2f}x vs orig compiled")
+        if r.mode != "eager" and r.variant != BASELINE and r.speedup_vs_eager:
+            label.append(f"{r.speedup_vs_eager:.2f}x vs its eager")
         bars.append({"name": f"{r.variant}\n{r.mode}", "color": _color(r), "p50": r.latency_ms_median,
                      "p90": r.latency_ms_p90 or r.latency_ms_median, "label": "\n".join(label)})
     workload = meta.get("workload") or meta.get("model", "")
@@ -63,7 +67,7 @@ def chart_data(rows: list[ModeResult], meta: dict) -> dict:
     title = f"{workload} on {meta.get('device', '?')} (torch {meta.get('torch', '?')}{threads})"
     return {"title": title, "subtitle": meta.get("about", ""), "count_labels": count_labels,
             "count_series": count_series, "bars": bars,
-            "latency_title": "latency of one run: p50 (whisker p90)"}
+            "latency_title": "latency of one run: p50 (whisker p90)", "latency_note": timing_note(rows)}
 
 
 def draw_chart(path: Path, rows: list[ModeResult], meta: dict) -> bool:
@@ -121,3 +125,5 @@ def _draw_latency(ax, data: dict) -> None:
     ax.set_ylim(0, top * 1.1)
     ax.set_ylabel("ms (lower is better)")
     ax.set_title(data["latency_title"])
+    if data.get("latency_note"):
+        ax.set_xlabel(textwrap.fill(data["latency_note"].replace("`", ""), 95), fontsize=7.5, color="#b2182b")

@@ -34,6 +34,7 @@ from .options import OptionError, RunOptions
 from .progress import ProgressPrinter, run_with_progress
 from .records import RunResult
 from .report import checklist, format_events, format_legend, format_table, write_report
+from .table import timing_note
 
 PROG = "compile-safe-validate"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -367,6 +368,9 @@ def _finish(args, target, runs, fixer_info, lint_status, total_s, work) -> int:
     if first.about:
         print(f"workload: {first.about}")
     print(format_table(rows, legend))
+    note = timing_note(rows)
+    if note:
+        print(note)
     print("columns:")
     print(format_legend(rows, legend))
     events = format_events(rows)

@@ -11,7 +11,7 @@ from pathlib import Path
 from .chart import draw_chart
 from .guards import SHORT, describe_unflagged, guard_kind
 from .records import RECOMPILE_KINDS, ModeResult
-from .table import format_legend, format_table, markdown_legend, markdown_table
+from .table import format_legend, format_table, markdown_legend, markdown_table, timing_note
 
 __all__ = ["Check", "checklist", "format_events", "format_legend", "format_table", "write_report"]
 
@@ -128,8 +128,9 @@ def write_report(report_dir: Path, rows: list[ModeResult], checks: list[Check], 
         fx = meta["fixer"]
         md.append(f"- fixer: compile-safe-fix --strategy {fx['strategy']}: {fx['changed']} files changed, "
                   f"{fx['fixes']} fixes ({fx['seconds']} s); the fixed copy: `{fx.get('dest', '?')}`")
-    md += ["", "## Results", "", *markdown_table(rows, legend), "", "Columns:", "", *markdown_legend(rows, legend),
-           "", "## Checklist", ""]
+    note = timing_note(rows)
+    md += ["", "## Results", "", *markdown_table(rows, legend), *(["", f"**{note}**"] if note else []),
+           "", "Columns:", "", *markdown_legend(rows, legend), "", "## Checklist", ""]
     for c in checks:
         md.append(f"- [{'x' if c.ok else ' '}] {c.variant} / {c.mode}: {c.check} (value: {c.value})")
     if not checks:

@@ -132,6 +132,28 @@ COMPARE_COLUMNS = [
 ]
 
 
+# Two eager runs of code the fix barely touches that differ more than this: the machine's load changed
+# between the two worker processes, and the speedups against the original (cross-process) mislead.
+EAGER_SPREAD = 1.5
+
+
+def timing_note(rows: list[ModeResult]) -> str | None:
+    """A warning when the variants' eager runs differ so much that the cross-process speedups mislead."""
+    base = next((r for r in rows if r.variant == BASELINE and r.mode == "eager"), None)
+    if base is None or not base.latency_ms_median:
+        return None
+    for r in rows:
+        if r.mode != "eager" or r is base or not r.latency_ms_median:
+            continue
+        spread = max(r.latency_ms_median, base.latency_ms_median) / min(r.latency_ms_median, base.latency_ms_median)
+        if spread > EAGER_SPREAD:
+            return (f"note: the {r.variant} and original eager runs differ {spread:.1f}x "
+                    f"({r.latency_ms_median:.1f} vs {base.latency_ms_median:.1f} ms p50); unless the fix changed "
+                    "the eager path that much, the machine's load changed between the two worker processes: "
+                    "trust `vs eager` (timed interleaved) over the `vs orig` columns, or rerun on a quiet machine")
+    return None
+
+
 def _extra_keys(rows: list[ModeResult]) -> list[str]:
     keys: list[str] = []
     for r in rows:
