@@ -13,11 +13,15 @@ STATEFUL = Path(__file__).parent / "fixtures" / "models" / "stateful"
 
 def test_summary_and_diffstat(tmp_path):
     fixed = fix_copy(STATEFUL, tmp_path / "fixed")
-    assert [(c.path, c.added, c.removed) for c in fixed.changes] == [("toycache/model.py", 2, 2)]
+    # the fixer marks the four cache tensors static (four lines added) and turns two `+=` into .add_()
+    assert [(c.path, c.added, c.removed) for c in fixed.changes] == [("toycache/model.py", 8, 2)]
     assert fixed.summary().startswith("compile-safe-fix --strategy tensor-index: 3 files checked, 1 changed "
-                                      "(2 fixes, +2 -2 lines)")
-    assert fixed.diffstat() == [" toycache/model.py |    4 ++--", " 1 file changed, 2 insertions(+), 2 deletions(-)"]
-    assert all(n.startswith("TCS003 toycache/model.py:") for n in fixed.changes[0].notes)
+                                      "(6 fixes, +8 -2 lines)")
+    assert fixed.diffstat() == [" toycache/model.py |   10 ++++++++--",
+                                " 1 file changed, 8 insertions(+), 2 deletions(-)"]
+    notes = fixed.changes[0].notes
+    assert len(notes) == 6 and all(n.startswith("TCS001 toycache/model.py:") for n in notes), notes
+    assert "TCS001 toycache/model.py:29 static-marking: `+=` on a tensor attribute -> .add_()" in notes
     assert (tmp_path / "fixed" / MARKER).is_file()
     assert fixed.to_json()["dest"] == str((tmp_path / "fixed").resolve())
     # the original tree is untouched

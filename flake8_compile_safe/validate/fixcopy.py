@@ -123,11 +123,12 @@ def fix_copy(source: Path, dest: Path, strategy: str = "tensor-index") -> FixedC
         old = outcome.source.text if outcome.source is not None else ""
         added, removed = _line_counts(old, outcome.new_text or "")
         rel = os.path.relpath(os.path.abspath(outcome.path), dest)
-        changes.append(FileChange(rel, added, removed, [_short_note(n, outcome.path, rel) for n in outcome.notes]))
+        changes.append(FileChange(rel, added, removed, [_note(a, rel) for a in outcome.applied]))
     return FixedCopy(source, dest, strategy, seconds, len(report.files), report.analysis, changes,
                      len(report.notes), [o.error for o in report.errors if o.error])
 
 
-def _short_note(note: str, path: str, rel: str) -> str:
-    """The fixer's note with the copy's absolute path made relative."""
-    return note.replace(os.path.abspath(path), rel).replace(path, rel)
+def _note(applied, rel: str) -> str:
+    """One applied fix as ``CODE path:line fix: what`` with the path relative to the copy."""
+    text = f"{applied.code} {rel}:{applied.line} {applied.fix}: {applied.what}"
+    return text + (f" [unsafe: {applied.why_unsafe}]" if applied.why_unsafe else "")
