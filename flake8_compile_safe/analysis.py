@@ -49,40 +49,48 @@ class Report:
 
 
 def analyze_index(index: ProjectIndex, extra_roots: tuple[str, ...] = (),
-                  rules: tuple[Rule, ...] = ALL_RULES) -> Report:
+                  rules: tuple[Rule, ...] = ALL_RULES, memo=None, roots: list[Root] | None = None) -> Report:
+    """Run the rules over what the roots reach; ``memo`` replays unchanged functions (incremental)."""
     # As in ProjectIndex.build: a heap of millions of AST nodes makes every cyclic-GC pass slow,
     # and the analysis makes no garbage cycles worth collecting.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _analyze(index, extra_roots, rules)
+        return _analyze(index, extra_roots, rules, memo, roots)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rule, ...]) -> Report:
+def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rule, ...], memo,
+             roots: list[Root] | None) -> Report:
     graph = CallGraph(index)
-    roots = find_roots(index, extra_roots)
+    if roots is None:
+        roots = find_roots(index, extra_roots)
     found: dict[tuple, Finding] = {}
 
-    def on_statement(item: Reached, stmt: ast.stmt, an) -> None:
+    def on_statement(item: Reached, stmt: ast.stmt, an) -> list[dict]:
+        """The rule hits of one statement, as plain data (what the memo stores)."""
         ctx = RuleContext(an, stmt)
+        hits = []
         for rule in rules:
             for hit in rule.check(stmt, ctx):
                 node = hit.node
-                key = (rule.code, node.lineno, node.col_offset, str(an.module.path))
-                if key in found:
-                    continue  # BFS: the first chain to reach a line is a shortest one
-                found[key] = Finding(
+                hits.append(dict(
                     code=rule.code, path=str(an.module.path), line=node.lineno, col=node.col_offset,
                     end_line=getattr(node, "end_lineno", node.lineno) or node.lineno,
                     end_col=getattr(node, "end_col_offset", node.col_offset) or node.col_offset,
                     summary=hit.summary, why=hit.why or rule.why, fix=hit.fix or rule.fix,
-                    root=item.root.display, chain=item.chain, function=an.func.qualname, data=hit.data,
-                    consequence=hit.consequence or rule.consequence)
+                    function=an.func.qualname, data=hit.data, consequence=hit.consequence or rule.consequence))
+        return hits
 
-    reached = graph.reach(roots, on_statement)
+    def on_hits(item: Reached, hits: list[dict]) -> None:
+        for hit in hits:
+            key = (hit["code"], hit["line"], hit["col"], hit["path"])
+            if key not in found:  # BFS: the first chain to reach a line is a shortest one
+                found[key] = Finding(**hit, root=item.root.display, chain=item.chain)
+
+    reached = graph.reach(roots, on_statement, on_hits, memo)
     report = Report(index, roots, reached, indexed_paths=set(index.by_path), errors=dict(index.errors))
     report.set_findings([*found.values(), *skipped_findings(graph.skipped)])
     return report
