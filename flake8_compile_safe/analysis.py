@@ -116,12 +116,14 @@ _REPORTS: dict[tuple, Report] = {}
 
 
 def report_for_root(root: str | Path, extra_roots: tuple[str, ...] = (),
-                    trees: dict[str, ast.Module] | None = None, in_child: bool = False) -> Report:
+                    trees: dict[str, ast.Module] | None = None, in_child: bool = False,
+                    cache_dir: str | Path | None = None) -> Report:
     """The (cached) findings of the project at ``root``.
 
     ``in_child=True`` builds them in a forked child that hands back only the findings: this
     process never holds the ASTs, so flake8's ``--jobs`` workers, forked next, start from a
-    small heap, and nobody pays for freeing millions of nodes.
+    small heap, and nobody pays for freeing millions of nodes. With ``cache_dir`` the run goes
+    through the persistent cache there (:mod:`.incremental`).
     """
     key = (str(Path(root).resolve()), tuple(extra_roots))
     report = _REPORTS.get(key)
@@ -129,21 +131,34 @@ def report_for_root(root: str | Path, extra_roots: tuple[str, ...] = (),
         return report
     if in_child and "fork" in multiprocessing.get_all_start_methods():
         try:
-            report = _REPORTS[key] = _report_in_child(key[0], tuple(extra_roots))
+            report = _REPORTS[key] = _report_in_child(key[0], tuple(extra_roots), cache_dir)
             return report
         except (OSError, RuntimeError):
             pass  # no process to be had, or it failed: build it here
-    index = ProjectIndex.build(key[0], trees)
-    full = analyze_index(index, tuple(extra_roots))
-    report = _REPORTS[key] = full.slim()
+    report = _REPORTS[key] = _build_report(key[0], tuple(extra_roots), trees, cache_dir)
+    return report
+
+
+def _build_report(root: str, extra_roots: tuple[str, ...], trees, cache_dir) -> Report:
+    if cache_dir is not None:
+        from .cache import warn
+        from .incremental import cached_report
+
+        try:
+            return cached_report(root, extra_roots, cache_dir, trees)
+        except Exception as exc:  # noqa: BLE001 - the cache must never cost a lint run
+            warn(f"the cache failed ({type(exc).__name__}: {str(exc)[:200]}); running without it")
+    index = ProjectIndex.build(root, trees)
+    full = analyze_index(index, extra_roots)
+    report = full.slim()
     del full
     index.release()  # break the index's reference cycles so the ASTs are freed now
     return report
 
 
-def _child_main(send, root: str, extra_roots: tuple[str, ...]) -> None:
+def _child_main(send, root: str, extra_roots: tuple[str, ...], cache_dir) -> None:
     try:
-        report = analyze_index(ProjectIndex.build(root), extra_roots)
+        report = _build_report(root, extra_roots, None, cache_dir)
         send.send(("ok", (report.findings, report.indexed_paths, report.errors)))
     except BaseException as exc:  # the parent falls back to building it itself
         send.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -152,10 +167,10 @@ def _child_main(send, root: str, extra_roots: tuple[str, ...]) -> None:
         os._exit(0)  # no teardown: the process ends, its heap with it
 
 
-def _report_in_child(root: str, extra_roots: tuple[str, ...]) -> Report:
+def _report_in_child(root: str, extra_roots: tuple[str, ...], cache_dir=None) -> Report:
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child_main, args=(send, root, extra_roots))
+    child = context.Process(target=_child_main, args=(send, root, extra_roots, cache_dir))
     child.start()
     send.close()
     try:

@@ -110,7 +110,11 @@ class ProjectIndex:
         name = self.namer.name_for(path)
         if name in self.modules:  # two files claim one name: keep both reachable
             name = f"{name}@{path}"
-        module = ModuleInfo(name, path, tree)
+        return self.register(ModuleInfo(name, path, tree))
+
+    def register(self, module: ModuleInfo) -> ModuleInfo:
+        """Add a module (built now, or restored from the cache) under its name."""
+        name, path = module.name, module.path
         self.modules[name] = module
         self.by_path[str(path)] = module
         package = name.rpartition(".")[0] if path.name != "__init__.py" else name
