@@ -149,6 +149,8 @@ NOTHING = Val()
 
 def _nothing() -> Val:
     return NOTHING
+
+
 MAX_UNION = 8
 
 
