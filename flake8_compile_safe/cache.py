@@ -56,9 +56,19 @@ class CacheStore:
 
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
-        self.writable = True
+        self.writable = self.readable = True
         self.ignored = 0  # entries found unreadable or foreign this run
         self.written = 0
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.writable = False
+            self.readable = self.directory.is_dir()
+            warn(f"cannot write the cache in {self.directory} ({exc.strerror or exc}); running without it")
+        else:
+            if not os.access(self.directory, os.W_OK):
+                self.writable = False  # a read-only tree: read what is there, write nothing
+                warn(f"cannot write the cache in {self.directory} (read-only); running without it")
 
     def module_name(self, relpath: str) -> str:
         return f"modules/{content_hash(relpath.encode())}.pickle"
@@ -67,6 +77,8 @@ class CacheStore:
         return f"project-{digest(*options)[:16]}.pickle"
 
     def read(self, name: str):
+        if not self.readable:
+            return None
         path = self.directory / name
         try:
             data = path.read_bytes()
@@ -79,8 +91,12 @@ class CacheStore:
             self._ignore(path, "not a cache file of this plugin")
             return None
         header_end = data.find(b"\n", len(MAGIC))
+        if header_end < 0:
+            self._ignore(path, "truncated")
+            return None
         if data[len(MAGIC):header_end + 1] != VERSION_LINE:
-            self._ignore(path, "written by another version", quiet=True)
+            self.ignored += 1  # after an upgrade every entry is foreign: one line for them all
+            warn(f"cache entries in {self.directory} were written by another version; ignored, rebuilt")
             return None
         try:
             return pickle.loads(data[header_end + 1:])
@@ -88,10 +104,9 @@ class CacheStore:
             self._ignore(path, f"corrupt ({type(exc).__name__})")
             return None
 
-    def _ignore(self, path: Path, problem: str, quiet: bool = False) -> None:
+    def _ignore(self, path: Path, problem: str) -> None:
         self.ignored += 1
-        if not quiet:
-            warn(f"{path}: cache entry {problem}; ignored, rebuilt")
+        warn(f"{path}: cache entry {problem}; ignored, rebuilt")
 
     def write(self, name: str, payload) -> bool:
         """Atomically replace the entry ``name``; False (and the cache off, with a warning) on failure."""
