@@ -379,6 +379,7 @@ class CallGraph:
     index: ProjectIndex
     _summaries: dict = field(default_factory=dict)
     _summary_reads: dict = field(default_factory=dict)  # summary key -> files its analysis read
+    memo: object = None  # an incremental run's ReachMemo: summaries and functions of the last run
     _in_progress: set = field(default_factory=set)
     _statement_nodes: dict = field(default_factory=dict)
     _nested: dict = field(default_factory=dict)
@@ -425,6 +426,13 @@ class CallGraph:
             return self._summaries[key]
         if key in self._in_progress:
             return NOTHING
+        if self.memo is not None:
+            stored = self.memo.summary(ctx)
+            if stored is not None:
+                result, read = stored
+                note_accesses(read)
+                self._summaries[key], self._summary_reads[key] = result, read
+                return result
         self._in_progress.add(key)
         try:
             with recording() as read:
@@ -435,6 +443,8 @@ class CallGraph:
             self._in_progress.discard(key)
         self._summaries[key] = result
         self._summary_reads[key] = frozenset(read)
+        if self.memo is not None:
+            self.memo.store_summary(ctx, result, read)
         return result
 
     def reach(self, roots: list[Root], on_function=None, on_hits=None, memo=None) -> list[Reached]:
@@ -446,6 +456,7 @@ class CallGraph:
         files that did not change is replayed from its record instead of analysed again; the
         order of the walk, and so every chain and every widening, is the same as a fresh run's.
         """
+        self.memo = memo
         seen: set = set()
         per_function: dict[str, int] = {}
         reached: list[Reached] = []

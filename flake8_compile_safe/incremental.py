@@ -23,6 +23,7 @@ which chain reports a line come out the same.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -62,13 +63,28 @@ class RunStats:
 class ReachMemo:
     """Hands :meth:`.CallGraph.reach` the records still valid, and collects this run's."""
 
-    def __init__(self, index: ProjectIndex, records: dict, hashes: dict[str, str], stats: RunStats):
+    def __init__(self, index: ProjectIndex, records: dict, hashes: dict[str, str], stats: RunStats,
+                 summaries: dict | None = None):
         self.index = index
         self.records = records
+        self.summaries = summaries or {}
         self.hashes = hashes
         self.stats = stats
         self.kept: dict[str, dict] = {}  # module path -> {context key: record} of this run
+        self.kept_summaries: dict[str, dict] = {}  # module path -> {context key: (value, reads)}
         self._functions: dict[str, dict] = {}
+
+    def summary(self, ctx: Context):
+        """(what a call returns, the files that answer read) from the last run, if still valid."""
+        stored = self.summaries.get(ctx.key)
+        if stored is None or any(self.hashes.get(path) != sha for path, sha in stored[1]):
+            return None
+        self.kept_summaries.setdefault(ctx.func.module.path_str, {})[ctx.key] = stored
+        return stored[0], frozenset(path for path, _ in stored[1])
+
+    def store_summary(self, ctx: Context, value, read) -> None:
+        reads = tuple(sorted((path, self.hashes[path]) for path in read if path in self.hashes))
+        self.kept_summaries.setdefault(ctx.func.module.path_str, {})[ctx.key] = (value, reads)
 
     def replay(self, ctx: Context):
         record = self.records.get(ctx.key)
@@ -122,6 +138,17 @@ class IncrementalRun:
 
     # -- the run ------------------------------------------------------------------------------
     def execute(self) -> Report:
+        # Millions of objects (summaries, records, ASTs) and no cycles worth collecting: the
+        # cyclic GC would rescan them all, again and again (as in ProjectIndex.build).
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._execute()
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _execute(self) -> Report:
         self.files = [str(p) for p in iter_python_files(self.root)]
         self.stats.files = len(self.files)
         self.prior = self._read_prior()
@@ -199,24 +226,34 @@ class IncrementalRun:
             return None
         interfaces, facts = digests
         facts_world = digest(sorted(facts.items()))
-        records = {}
+        records, summaries = {}, {}
         for path in self.files:
             entry = entries[path]
             if entry is not None and entry.get("facts_world") == facts_world:
                 records.update(entry["records"])
+                summaries.update(entry["summaries"])
         stats.mode = "incremental"
         stats.reason = f"{len(changed)} file(s) changed" + ("" if records else "; the facts changed")
         roots, roots_read = self._roots(index, facts_world)
-        memo = ReachMemo(index, records, self.hashes, stats)
+        memo = ReachMemo(index, records, self.hashes, stats, summaries)
         report = analyze_index(index, self.extra_roots, memo=memo, roots=roots)
+        for path in self.files:  # summaries not needed this run stay while what they read is unchanged
+            entry = entries[path]
+            if entry is not None and entry.get("facts_world") == facts_world and path not in changed:
+                kept = memo.kept_summaries.setdefault(path, {})
+                for key, stored in entry["summaries"].items():
+                    if key not in kept and all(self.hashes.get(p) == sha for p, sha in stored[1]):
+                        kept[key] = stored
         rewrite = set(changed) | set(fresh) | {
             p for p in self.files if entries[p] is not None and not entries[p].get("error")
-            and (entries[p]["records"] != memo.kept.get(p, {}) or entries[p]["facts"] != facts.get(p))}
+            and (entries[p]["records"] != memo.kept.get(p, {}) or entries[p]["facts"] != facts.get(p)
+                 or entries[p]["facts_world"] != facts_world
+                 or len(entries[p]["summaries"]) != len(memo.kept_summaries.get(p, {})))}
         for path in self.files:
             if path in rewrite:
                 module = index.by_path.get(path)
-                self._write_entry(path, module, interfaces.get(path), facts.get(path), facts_world,
-                                  memo.kept.get(path, {}), None if module else index.errors.get(path))
+                self._write_entry(path, module, interfaces.get(path), facts.get(path), facts_world, memo,
+                                  None if module else index.errors.get(path))
         return self._save(report, roots, roots_read, facts_world)
 
     def _assemble(self, entries, changed: set[str]):
@@ -310,8 +347,8 @@ class IncrementalRun:
         report = analyze_index(index, self.extra_roots, memo=memo, roots=roots)
         for path in self.files:
             module = index.by_path.get(path)
-            self._write_entry(path, module, interfaces.get(path), facts.get(path), facts_world,
-                              memo.kept.get(path, {}), None if module else index.errors.get(path, "not indexed"))
+            self._write_entry(path, module, interfaces.get(path), facts.get(path), facts_world, memo,
+                              None if module else index.errors.get(path, "not indexed"))
         result = self._save(report, roots, roots_read, facts_world)
         index.release()
         return result
@@ -326,11 +363,12 @@ class IncrementalRun:
             return None
         return entry
 
-    def _write_entry(self, path, module, interface, facts, facts_world, records, error) -> None:
+    def _write_entry(self, path, module, interface, facts, facts_world, memo: ReachMemo, error) -> None:
         if path not in self.hashes:
             return
         payload = {"path": path, "hash": self.hashes[path], "module": module, "error": error,
-                   "interface": interface, "facts": facts, "facts_world": facts_world, "records": records}
+                   "interface": interface, "facts": facts, "facts_world": facts_world,
+                   "records": memo.kept.get(path, {}), "summaries": memo.kept_summaries.get(path, {})}
         if self.store.write(self._entry_name(path), payload):
             self.stats.entries_written += 1
 

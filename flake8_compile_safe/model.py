@@ -46,7 +46,7 @@ def note_accesses(paths) -> None:
 class FunctionInfo:
     """A function or method; ``node`` is its def (parsed on first use for a cached module)."""
 
-    __slots__ = ("qualname", "name", "_node", "module", "cls", "parent", "lineno", "col", "_decorators")
+    __slots__ = ("qualname", "name", "_node", "module", "cls", "parent", "lineno", "col", "_decorators", "_args")
 
     def __init__(self, qualname: str, name: str, node, module: "ModuleInfo", cls: "ClassInfo | None" = None,
                  parent: "FunctionInfo | None" = None, lineno: int = 0, col: int = 0):
@@ -60,6 +60,9 @@ class FunctionInfo:
         self.lineno = node.lineno if node is not None else lineno
         self.col = node.col_offset if node is not None else col
         self._decorators = _decorator_names(node) if node is not None else None
+        # The signature stays in the summary: calls into a function bind its parameters, and
+        # that must not cost a parse of the callee's file (it is in the interface digest).
+        self._args = node.args if node is not None else None
 
     @property
     def decorators(self) -> tuple[str, ...]:
@@ -87,8 +90,14 @@ class FunctionInfo:
         return f"{self.cls.name}.{self.name}" if self.cls else self.name
 
     @property
+    def args(self) -> ast.arguments:
+        if self._args is None:
+            self._args = self.node.args
+        return self._args
+
+    @property
     def params(self) -> list[ast.arg]:
-        args = self.node.args
+        args = self.args
         return [*args.posonlyargs, *args.args, *args.kwonlyargs]
 
     def decorator_names(self) -> list[str]:
@@ -106,6 +115,25 @@ class FunctionInfo:
 
     def __repr__(self) -> str:
         return f"<FunctionInfo {self.qualname}>"
+
+
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _definitions(tree: ast.Module) -> dict[tuple[int, int], ast.AST]:
+    """Every def and class by (line, column); statements only (a def is never in an expression)."""
+    found = {}
+    stack = list(tree.body)
+    while stack:
+        stmt = stack.pop()
+        if isinstance(stmt, _DEFS):
+            found[(stmt.lineno, stmt.col_offset)] = stmt
+        for name in _BLOCKS:
+            block = getattr(stmt, name, None)
+            if block:
+                stack.extend(block)
+    return found
 
 
 def _decorator_names(node) -> tuple[str, ...]:
@@ -203,10 +231,7 @@ class ModuleInfo:
         """Parse the file and hand each cached class and function its node, found by position."""
         tree = parse_file(self.path)
         self._tree = tree
-        by_position = self.__dict__["_positions"] = {}
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                by_position[(node.lineno, node.col_offset)] = node
+        by_position = self.__dict__["_positions"] = _definitions(tree)
         for klass in self.classes.values():
             klass._node = by_position.get((klass.lineno, klass.col))
         for func in self.all_functions():
@@ -239,9 +264,7 @@ class ModuleInfo:
             positions = self.__dict__.get("_positions")
             if self._tree is not _UNSET:  # built from source this run, or already loaded
                 if positions is None:
-                    positions = self.__dict__["_positions"] = {
-                        (n.lineno, n.col_offset): n for n in ast.walk(self._tree)
-                        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+                    positions = self.__dict__["_positions"] = _definitions(self._tree)
                 found._node = positions.get((lineno, col))
         return found
 
