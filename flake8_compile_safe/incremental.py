@@ -43,6 +43,9 @@ from .summaries import facts_digest, function_spec, interface_digest, resolve_sp
 LOG = logging.getLogger("flake8.compile_safe")
 RACY_NS = 2_000_000_000  # a file this close to the last run's start is hashed again (racy stat)
 STATS_FILE = "last_run.json"
+ENTRY_KEYS = {"path", "hash", "module", "error", "interface", "facts", "facts_world", "records", "summaries"}
+PROJECT_KEYS = {"root", "started_ns", "stats", "hashes", "findings", "indexed_paths", "errors", "roots",
+                "roots_read", "facts_world"}
 
 
 @dataclass
@@ -162,7 +165,7 @@ class IncrementalRun:
 
     def _read_prior(self):
         prior = self.store.read(self.project_entry)
-        if not isinstance(prior, dict) or prior.get("root") != str(self.root):
+        if not isinstance(prior, dict) or prior.get("root") != str(self.root) or not PROJECT_KEYS <= prior.keys():
             return None
         return prior
 
@@ -359,7 +362,7 @@ class IncrementalRun:
 
     def _read_entry(self, path: str):
         entry = self.store.read(self._entry_name(path))
-        if not isinstance(entry, dict) or entry.get("path") != path:
+        if not isinstance(entry, dict) or entry.get("path") != path or not ENTRY_KEYS <= entry.keys():
             return None
         return entry
 
