@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .dispatch import CallResolver, CallTarget
 from .evaluate import Evaluator
-from .model import note_accesses, recording
+from .model import recording
 from .project import FunctionInfo, ProjectIndex
 from .roots import Root, is_disabled
 from .values import (  # noqa: F401 - HOST, INTSTATE, TENSOR_VALUE re-exported for older imports
@@ -378,8 +378,10 @@ class Skipped:
 class CallGraph:
     index: ProjectIndex
     _summaries: dict = field(default_factory=dict)
-    _summary_reads: dict = field(default_factory=dict)  # summary key -> files its analysis read
     memo: object = None  # an incremental run's ReachMemo: summaries and functions of the last run
+    # One dict per analysis under way: the callee summaries it used, {key: (context, value)}. An
+    # incremental run replays a function when its files are unchanged and these values still are.
+    _uses: list = field(default_factory=list)
     _in_progress: set = field(default_factory=set)
     _statement_nodes: dict = field(default_factory=dict)
     _nested: dict = field(default_factory=dict)
@@ -420,31 +422,39 @@ class CallGraph:
         ctx = self.context_for(target)
         if ctx is None or is_disabled(ctx.func):
             return NOTHING
+        return self.summary_of(ctx)
+
+    def summary_of(self, ctx: Context) -> Val:
         key = ctx.key
         if key in self._summaries:
-            note_accesses(self._summary_reads.get(key, ()))  # a memoised answer still depends on them
-            return self._summaries[key]
-        if key in self._in_progress:
-            return NOTHING
+            result = self._summaries[key]
+        elif key in self._in_progress:
+            result = NOTHING
+        else:
+            result = self._summarise(ctx, key)
+        if self._uses:
+            self._uses[-1].setdefault(key, (ctx, result))
+        return result
+
+    def _summarise(self, ctx: Context, key) -> Val:
         if self.memo is not None:
-            stored = self.memo.summary(ctx)
+            stored = self.memo.summary(ctx, self)
             if stored is not None:
-                result, read = stored
-                note_accesses(read)
-                self._summaries[key], self._summary_reads[key] = result, read
-                return result
+                self._summaries[key] = stored
+                return stored
         self._in_progress.add(key)
+        self._uses.append({})
         try:
-            with recording() as read:
+            with recording(isolated=True) as read:
                 result = FunctionAnalyzer(self, ctx).run().returns or NOTHING
         except RecursionError:
             result = NOTHING
         finally:
             self._in_progress.discard(key)
+            uses = self._uses.pop()
         self._summaries[key] = result
-        self._summary_reads[key] = frozenset(read)
         if self.memo is not None:
-            self.memo.store_summary(ctx, result, read)
+            self.memo.store_summary(ctx, result, read, uses)
         return result
 
     def reach(self, roots: list[Root], on_function=None, on_hits=None, memo=None) -> list[Reached]:
@@ -478,14 +488,18 @@ class CallGraph:
             seen.add(ctx.key)
             per_function[ctx.func.qualname] = count + 1
             reached.append(item)
-            replayed = memo.replay(ctx) if memo is not None else None
+            replayed = memo.replay(ctx, self) if memo is not None else None
             if replayed is not None:
                 hits, skipped, successors = replayed
             else:
-                with recording() as read:
-                    hits, skipped, successors = self._analyse(item, on_function)
+                self._uses.append({})
+                try:
+                    with recording(isolated=True) as read:
+                        hits, skipped, successors = self._analyse(item, on_function)
+                finally:
+                    uses = self._uses.pop()
                 if memo is not None:
-                    memo.store(ctx, hits, skipped, successors, read)
+                    memo.store(ctx, hits, skipped, successors, read, uses)
             if on_hits is not None and hits:
                 on_hits(item, hits)
             if skipped is not None:

@@ -21,26 +21,25 @@ _UNSET = object()
 
 
 @contextmanager
-def recording():
-    """Collect the paths of the modules whose ASTs are read inside the block (nests)."""
+def recording(isolated: bool = False):
+    """Collect the paths of the modules whose ASTs are read inside the block.
+
+    Reads inside count for the enclosing block too, unless ``isolated`` (a callee's summary:
+    its caller depends on the summary's value, not on the files that produced it).
+    """
     found: set[str] = set()
     _RECORDERS.append(found)
     try:
         yield found
     finally:
         _RECORDERS.pop()
-        if _RECORDERS:
+        if _RECORDERS and not isolated:
             _RECORDERS[-1].update(found)
 
 
 def note_access(path: str) -> None:
     if _RECORDERS:
         _RECORDERS[-1].add(path)
-
-
-def note_accesses(paths) -> None:
-    if _RECORDERS:
-        _RECORDERS[-1].update(paths)
 
 
 class FunctionInfo:
