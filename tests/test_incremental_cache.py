@@ -105,6 +105,18 @@ def test_edit_reached_through_another_file_both_ways(tmp_path):
     assert stats.mode == "unchanged" and stats.parsed == 0 and found == []
 
 
+def test_a_body_edit_that_keeps_the_return_value_reanalyses_only_that_function(tmp_path):
+    """Early cutoff: the callers depend on what the callee returns, not on its file."""
+    root = make_project(tmp_path / "proj")
+    cache = root / ".compile_safe_cache"
+    _, first = warm(root, cache)
+    (root / "pkg" / "deep.py").write_text(DEEP_SAFE.replace("return t * 2", "u = t + 1\n    return u * 2"))
+    found, stats = warm(root, cache)
+    assert found == cold(root) == []
+    assert stats.mode == "incremental" and stats.analysed == 1, stats  # scale() only
+    assert stats.replayed == first.analysed - 1, stats
+
+
 def test_edit_that_changes_an_attribute_fact_still_matches_cold(tmp_path):
     root = make_project(tmp_path / "proj")
     cache = root / ".compile_safe_cache"
