@@ -90,7 +90,12 @@ class FunctionInfo:
 
     @property
     def args(self) -> ast.arguments:
-        if self._args is None:
+        node = self._node
+        if node is not None and node is not _UNSET:
+            return node.args
+        if isinstance(self._args, str):  # from the cache: the signature's source, parsed once
+            self._args = ast.parse(f"def _({self._args}): pass").body[0].args
+        elif self._args is None:
             self._args = self.node.args
         return self._args
 
@@ -105,6 +110,12 @@ class FunctionInfo:
     def __getstate__(self):
         state = {name: getattr(self, name) for name in self.__slots__ if name != "_node"}
         state["_node"] = self._node is not None
+        # The signature as source: a pickled AST costs ten times the bytes, and more to load.
+        if isinstance(self._args, ast.arguments):
+            try:
+                state["_args"] = ast.unparse(self._args)
+            except (ValueError, RecursionError):
+                state["_args"] = None  # read from the def when needed
         return state
 
     def __setstate__(self, state):
