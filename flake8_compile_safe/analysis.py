@@ -10,11 +10,12 @@ import ast
 import gc
 import multiprocessing
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .callgraph import CallGraph, Reached
 from .findings import Finding
+from .fixfacts import runs_modules
 from .project import ProjectIndex, find_project_root
 from .roots import Root, find_roots
 from .rules import ALL_RULES, Rule, RuleContext
@@ -67,7 +68,11 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
     graph = CallGraph(index)
     if roots is None:
         roots = find_roots(index, extra_roots)
+    root_functions = {root.func.qualname for root in roots}
     found: dict[tuple, Finding] = {}
+    called: set[str] = set()  # functions some compiled code calls: a root among them is not a top root
+    module_runners: dict[str, bool] = {}  # function -> runs_modules (asked once per function)
+    runner_at: dict[tuple[int, int], bool] = {}  # (analyzer, statement) -> runs_modules there
 
     def on_statement(item: Reached, stmt: ast.stmt, an) -> list[dict]:
         """The rule hits of one statement, as plain data (what the memo stores)."""
@@ -76,23 +81,34 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
         for rule in rules:
             for hit in rule.check(stmt, ctx):
                 node = hit.node
+                where = (id(an), id(stmt))
+                if where not in runner_at:
+                    runner_at[where] = runs_modules(ctx)
                 hits.append(dict(
                     code=rule.code, path=str(an.module.path), line=node.lineno, col=node.col_offset,
                     end_line=getattr(node, "end_lineno", node.lineno) or node.lineno,
                     end_col=getattr(node, "end_col_offset", node.col_offset) or node.col_offset,
                     summary=hit.summary, why=hit.why or rule.why, fix=hit.fix or rule.fix,
-                    function=an.func.qualname, data=hit.data, consequence=hit.consequence or rule.consequence))
+                    function=an.func.qualname, data=hit.data, def_line=an.func.lineno,
+                    runs_modules=runner_at[where], consequence=hit.consequence or rule.consequence))
         return hits
 
-    def on_hits(item: Reached, hits: list[dict]) -> None:
+    def on_hits(item: Reached, hits: list[dict], calls: tuple[str, ...]) -> None:
+        called.update(calls)
         for hit in hits:
             key = (hit["code"], hit["line"], hit["col"], hit["path"])
-            if key not in found:  # BFS: the first chain to reach a line is a shortest one
-                found[key] = Finding(**hit, root=item.root.display, chain=item.chain)
+            if key in found:
+                continue  # BFS: the first chain to reach a line is a shortest one
+            function = hit["function"]
+            # The first function context with a hit in a function decides, as in a fresh walk.
+            runner = module_runners.setdefault(function, hit["runs_modules"])
+            found[key] = Finding(**{**hit, "runs_modules": runner}, root=item.root.display, chain=item.chain,
+                                 in_root=function in root_functions)
 
     reached = graph.reach(roots, on_statement, on_hits, memo)
     report = Report(index, roots, reached, indexed_paths=set(index.by_path), errors=dict(index.errors))
-    report.set_findings([*found.values(), *skipped_findings(graph.skipped)])
+    report.set_findings([*(replace(f, in_root=False) if f.in_root and f.function in called else f
+                           for f in found.values()), *skipped_findings(graph.skipped)])
     return report
 
 

@@ -461,7 +461,8 @@ class CallGraph:
         """BFS from the roots; ``on_function(reached, stmt, analyzer)`` sees each statement.
 
         With ``on_hits``, what ``on_function`` returns for the statements of one function (its
-        rule hits) is handed over once the function is done, as ``on_hits(reached, hits)``. With a
+        rule hits) is handed over once the function is done, with the qualified names of every
+        function it calls, as ``on_hits(reached, hits, calls)``. With a
         ``memo`` (:class:`.incremental.ReachMemo`), a function whose earlier analysis read only
         files that did not change is replayed from its record instead of analysed again; the
         order of the walk, and so every chain and every widening, is the same as a fresh run's.
@@ -490,18 +491,18 @@ class CallGraph:
             reached.append(item)
             replayed = memo.replay(ctx, self) if memo is not None else None
             if replayed is not None:
-                hits, skipped, successors = replayed
+                hits, calls, skipped, successors = replayed
             else:
                 self._uses.append({})
                 try:
                     with recording(isolated=True) as read:
-                        hits, skipped, successors = self._analyse(item, on_function)
+                        hits, calls, skipped, successors = self._analyse(item, on_function)
                 finally:
                     uses = self._uses.pop()
                 if memo is not None:
-                    memo.store(ctx, hits, skipped, successors, read, uses)
-            if on_hits is not None and hits:
-                on_hits(item, hits)
+                    memo.store(ctx, hits, calls, skipped, successors, read, uses)
+            if on_hits is not None:
+                on_hits(item, hits, calls)
             if skipped is not None:
                 self.skipped.append(skipped)
                 continue
@@ -510,7 +511,7 @@ class CallGraph:
         return reached
 
     def _analyse(self, item: Reached, on_function):
-        """(rule hits, Skipped or None, [(callee context, chain step)]) of one reached function."""
+        """(rule hits, names called, Skipped or None, [(callee context, chain step)]) of one function."""
         ctx = item.ctx
         hits: list = []
         analyzer = FunctionAnalyzer(self, ctx)
@@ -525,8 +526,8 @@ class CallGraph:
         except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
             # One pathological function (an expression nested thousands deep, or a bug of ours)
             # must not take the whole lint run down: skip it, and report it (TCS902).
-            return hits, Skipped(str(ctx.func.module.path), ctx.func.lineno, ctx.display(),
-                                 f"{type(exc).__name__}: {str(exc)[:120]}"), []
+            return hits, _called(analyzer), Skipped(str(ctx.func.module.path), ctx.func.lineno, ctx.display(),
+                                                    f"{type(exc).__name__}: {str(exc)[:120]}"), []
         successors = []
         for _node, target in analyzer.calls:
             callee = self.context_for(target)
@@ -537,7 +538,11 @@ class CallGraph:
             same_object = (callee.self_cls is not None and ctx.self_cls is not None
                            and callee.self_cls.qualname == ctx.self_cls.qualname and callee.func.cls is not None)
             successors.append((callee, callee.func.name if same_object else callee.display()))
-        return hits, None, successors
+        return hits, _called(analyzer), None, successors
+
+
+def _called(analyzer: FunctionAnalyzer) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(target.func.qualname for _, target in analyzer.calls))
 
 
 def _shallow_statements(body):

@@ -93,7 +93,7 @@ class ReachMemo:
         record = self.records.get(ctx.key)
         if record is None:
             return None
-        reads, uses, hits, skipped, successors = record
+        reads, uses, hits, calls, skipped, successors = record
         if not self._still_valid(reads, uses, graph, ctx.key):
             return None
         contexts = []
@@ -104,13 +104,13 @@ class ReachMemo:
             contexts.append((callee, step))
         self.stats.replayed += 1
         self._keep(ctx, record)
-        return list(hits), skipped, contexts
+        return list(hits), calls, skipped, contexts
 
-    def store(self, ctx: Context, hits, skipped, successors, read, uses) -> None:
+    def store(self, ctx: Context, hits, calls, skipped, successors, read, uses) -> None:
         self.stats.analysed += 1
         specs = tuple((function_spec(c.func), c.self_cls.qualname if c.self_cls is not None else "",
                        c.bindings, step) for c, step in successors)
-        self._keep(ctx, (self._reads(read), self._uses(uses), tuple(hits), skipped, specs))
+        self._keep(ctx, (self._reads(read), self._uses(uses), tuple(hits), calls, skipped, specs))
 
     # -- validity -------------------------------------------------------------------------------
     def _still_valid(self, reads, uses, graph, key) -> bool:
