@@ -242,3 +242,14 @@ def test_read_only_cache_dir_reads_but_never_writes(tmp_path, monkeypatch, capsy
     assert found == expected == cold(root) and stats.entries_written == 0
     assert "read-only" in capsys.readouterr().err
     assert sorted((p, p.stat().st_mtime_ns) for p in cache.rglob("*")) == before
+
+
+def test_jobs_workers_report_what_a_cold_run_reports(tmp_path):
+    root = make_project(tmp_path / "proj")
+    (root / "pkg" / "deep.py").write_text(DEEP_HAZARD)
+    expected = flake8(root, "--compile-safe-no-cache", "--jobs=2").communicate()[0]
+    assert expected.count("TCS002") == 3
+    for _ in range(2):  # cold, then warm
+        assert flake8(root, "--jobs=2").communicate()[0] == expected
+    (root / "pkg" / "deep.py").write_text(DEEP_SAFE)
+    assert flake8(root, "--jobs=2").communicate()[0] == flake8(root, "--compile-safe-no-cache").communicate()[0]
