@@ -218,6 +218,9 @@ class ModuleInfo:
     path_str: str = ""
     fact_deps: frozenset = frozenset()  # other files whose ASTs the attribute pass read
     static_marks: frozenset = frozenset()  # attribute names this module marks static
+    # Attributes read through something other than `self` (`cache.pos`): name -> first line, in
+    # ast.walk order. Kept in the summary so project-wide questions need no parse.
+    attribute_reads: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.path_str = str(self.path)

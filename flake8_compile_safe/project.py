@@ -42,6 +42,17 @@ def iter_python_files(root: Path):
                 yield Path(dirpath) / filename
 
 
+def non_self_attribute_reads(tree: ast.Module | None) -> dict[str, int]:
+    """``name -> line`` of the first ``x.name`` (x not ``self``) in ``ast.walk`` order."""
+    found: dict[str, int] = {}
+    if tree is None:
+        return found
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and not (isinstance(node.value, ast.Name) and node.value.id == "self"):
+            found.setdefault(node.attr, node.lineno)
+    return found
+
+
 def iter_statements(body: list[ast.stmt]):
     """Every statement in ``body`` and the blocks nested in it (not expressions, not classes)."""
     stack = list(reversed(body))
@@ -137,6 +148,7 @@ class ProjectIndex:
         """Pass 1 over one module: imports, classes, functions (needs only the set of modules)."""
         self._collect_imports(module, resolver)
         self._collect_definitions(module)
+        module.attribute_reads = non_self_attribute_reads(module.tree)
 
     def index_attributes(self, module: ModuleInfo) -> None:
         """Pass 2 over one module, once every module has had pass 1: attribute and global kinds.

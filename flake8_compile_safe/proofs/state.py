@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 import weakref
 
 from ..fixdata import OwnerClass
+from ..model import note_access
 from ..project import INIT_METHODS, ClassInfo, ProjectIndex
 
 
@@ -17,18 +17,26 @@ def owner_class(klass: ClassInfo, index: ProjectIndex) -> OwnerClass:
 # Project-wide attribute reads (for int counters)
 
 
+class _ReadsByName(dict):
+    """name -> [(path, line)]; asking for a name depends on the file of its first read (its line
+    is what a message quotes). Which files read a name at all is in the index facts."""
+
+    def get(self, name, default=None):
+        found = super().get(name, default)
+        if found:
+            note_access(found[0][0])
+        return found
+
+
 class AttributeUses:
-    """Where each attribute name is read or written through something other than ``self``."""
+    """Where each attribute name is read or written through something other than ``self``
+    (the first place per file, from the index: no file is parsed for it)."""
 
     def __init__(self, index: ProjectIndex):
-        self.non_self: dict[str, list[tuple[str, int]]] = {}
+        self.non_self: dict[str, list[tuple[str, int]]] = _ReadsByName()
         for module in index.modules.values():
-            if module.tree is None:
-                continue
-            for node in ast.walk(module.tree):
-                if isinstance(node, ast.Attribute) and not (isinstance(node.value, ast.Name)
-                                                            and node.value.id == "self"):
-                    self.non_self.setdefault(node.attr, []).append((str(module.path), node.lineno))
+            for name, line in module.attribute_reads.items():
+                self.non_self.setdefault(name, []).append((str(module.path), line))
 
 
 _USES: "weakref.WeakKeyDictionary[ProjectIndex, AttributeUses]" = weakref.WeakKeyDictionary()
