@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .dispatch import CallResolver, CallTarget
 from .evaluate import Evaluator
-from .model import recording
+from .model import QUERY_SINKS, recording
 from .project import FunctionInfo, ProjectIndex
 from .roots import Root, is_disabled
 from .values import (  # noqa: F401 - HOST, INTSTATE, TENSOR_VALUE re-exported for older imports
@@ -417,6 +417,16 @@ class CallGraph:
             return None
         return Context(target.func, target.self_cls, target.bindings)
 
+    def _push_uses(self) -> dict:
+        uses: dict = {}
+        self._uses.append(uses)
+        QUERY_SINKS.append(uses)  # project-wide queries land beside the summaries used
+        return uses
+
+    def _pop_uses(self) -> dict:
+        QUERY_SINKS.pop()
+        return self._uses.pop()
+
     def summary(self, target: CallTarget) -> Val:
         """What a call returns: analyse the callee in the caller's context (memoised)."""
         ctx = self.context_for(target)
@@ -443,7 +453,7 @@ class CallGraph:
                 self._summaries[key] = stored
                 return stored
         self._in_progress.add(key)
-        self._uses.append({})
+        self._push_uses()
         try:
             with recording(isolated=True) as read:
                 result = FunctionAnalyzer(self, ctx).run().returns or NOTHING
@@ -451,7 +461,7 @@ class CallGraph:
             result = NOTHING
         finally:
             self._in_progress.discard(key)
-            uses = self._uses.pop()
+            uses = self._pop_uses()
         self._summaries[key] = result
         if self.memo is not None:
             self.memo.store_summary(ctx, result, read, uses)
@@ -493,12 +503,12 @@ class CallGraph:
             if replayed is not None:
                 hits, calls, skipped, successors = replayed
             else:
-                self._uses.append({})
+                self._push_uses()
                 try:
                     with recording(isolated=True) as read:
                         hits, calls, skipped, successors = self._analyse(item, on_function)
                 finally:
-                    uses = self._uses.pop()
+                    uses = self._pop_uses()
                 if memo is not None:
                     memo.store(ctx, hits, calls, skipped, successors, read, uses)
             if on_hits is not None:

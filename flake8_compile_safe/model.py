@@ -42,6 +42,17 @@ def note_access(path: str) -> None:
         _RECORDERS[-1].add(path)
 
 
+# Project-wide questions answered from the index (``("attribute read", name)``): an analysis
+# depends on their answers. The call graph pushes one dict per analysis under way.
+QUERY_SINKS: list[dict] = []
+QUERY_ANSWERS: dict = {}  # kind -> function(index, key) answering it again (for replay)
+
+
+def note_query(key: tuple, answer) -> None:
+    if QUERY_SINKS:
+        QUERY_SINKS[-1].setdefault(key, (None, answer))
+
+
 class FunctionInfo:
     """A function or method; ``node`` is its def (parsed on first use for a cached module)."""
 

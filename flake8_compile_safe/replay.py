@@ -13,8 +13,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .callgraph import Context
+from .model import QUERY_ANSWERS
 from .project import ProjectIndex
 from .summaries import function_spec, resolve_spec
+
+QUERY = "query"
 
 if TYPE_CHECKING:
     from .incremental import RunStats
@@ -78,25 +81,32 @@ class ReachMemo:
             return False
         if not uses:
             return True
-        graph._uses.append({})  # what checking uses is not a use of whoever asked
+        graph._push_uses()  # what checking uses is not a use of whoever asked
         graph._in_progress.add(key)
         try:
             for spec, self_cls, bindings, value in uses:
+                if spec == QUERY:  # a project-wide query: (QUERY, (kind, key), None, answer)
+                    kind, query_key = self_cls
+                    answer = QUERY_ANSWERS.get(kind)
+                    if answer is None or answer(self.index, query_key) != value:
+                        return False
+                    continue
                 callee = self._context(spec, self_cls, bindings)
                 if callee is None or graph.summary_of(callee) != value:
                     return False
             return True
         finally:
             graph._in_progress.discard(key)
-            graph._uses.pop()
+            graph._pop_uses()
 
     def _reads(self, read) -> tuple:
         return tuple(sorted((path, self.hashes[path]) for path in read if path in self.hashes))
 
     @staticmethod
     def _uses(uses: dict) -> tuple:
-        return tuple((function_spec(c.func), c.self_cls.qualname if c.self_cls is not None else "", c.bindings, value)
-                     for c, value in uses.values())
+        return tuple((QUERY, key, None, value) if c is None else
+                     (function_spec(c.func), c.self_cls.qualname if c.self_cls is not None else "", c.bindings, value)
+                     for key, (c, value) in uses.items())
 
     def _context(self, spec, self_cls: str, bindings) -> Context | None:
         func = self._function(spec)

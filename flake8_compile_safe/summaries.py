@@ -57,7 +57,7 @@ def facts_digest(module: ModuleInfo, interface: str) -> str:
                         sorted((k, _sorted_repr(v)) for k, v in klass.constants_assigned.items()),
                         sorted((k, ast.dump(v)) for k, v in klass.class_constants.items())))
     return digest(interface, classes, sorted((k, repr(v)) for k, v in module.global_kinds.items()),
-                  sorted(module.static_marks), sorted(module.attribute_reads))
+                  sorted(module.static_marks))
 
 
 def function_spec(func: FunctionInfo) -> tuple:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import weakref
 
 from ..fixdata import OwnerClass
-from ..model import note_access
+from ..model import QUERY_ANSWERS, note_query
 from ..project import INIT_METHODS, ClassInfo, ProjectIndex
 
 
@@ -18,14 +18,24 @@ def owner_class(klass: ClassInfo, index: ProjectIndex) -> OwnerClass:
 
 
 class _ReadsByName(dict):
-    """name -> [(path, line)]; asking for a name depends on the file of its first read (its line
-    is what a message quotes). Which files read a name at all is in the index facts."""
+    """name -> [(path, line)]; the first read is what a message quotes, so asking for a name is
+    a project-wide query whose answer an incremental run checks before replaying."""
 
     def get(self, name, default=None):
         found = super().get(name, default)
-        if found:
-            note_access(found[0][0])
+        note_query((READ_QUERY, name), found[0] if found else None)
         return found
+
+
+READ_QUERY = "attribute read"
+
+
+def _answer_read(index: ProjectIndex, name: str):
+    found = dict.get(attribute_uses(index).non_self, name)
+    return found[0] if found else None
+
+
+QUERY_ANSWERS[READ_QUERY] = _answer_read
 
 
 class AttributeUses:
