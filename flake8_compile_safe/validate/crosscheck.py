@@ -7,6 +7,8 @@ For each compiled mode of a run (:class:`~flake8_compile_safe.validate.records.R
   none; ``None``: the linter did not run, or the line lies outside the tree or is unknown);
 * ``break_recall`` / ``recompile_recall``: distinct graph-break/frame-skip lines (recompile lines)
   under the tree, and how many of them are flagged; lines outside it are counted in ``outside``;
+  the unflagged recompile lines are counted by guard kind (:func:`.guards.guard_kind`: shape,
+  value, type, other), so the report can say what they are;
 * ``unconfirmed_findings``: findings on lines the eager workload executed where dynamo reported
   no event within the window. Each is either a hazard that only shows on a GPU (a CUDA-graph
   skip or re-record the CPU run cannot see) or a false alarm: this cross-check cannot tell which.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .guards import guard_kind
 from .records import BREAK_KINDS, FLAG_WINDOW, RECOMPILE_KINDS, Event, ModeResult, Recall, RunResult, \
     UnconfirmedFinding
 
@@ -61,6 +64,10 @@ def _recall(events: list[Event], kinds: tuple[str, ...]) -> Recall:
         else:
             recall.total += 1
             recall.flagged += bool(event.flagged)
+            if not event.flagged and event.kind in RECOMPILE_KINDS:
+                kind = guard_kind(event.reason)
+                recall.unflagged[kind] = recall.unflagged.get(kind, 0) + 1
+                recall.examples.setdefault(kind, event.reason[:60])
     return recall
 
 
