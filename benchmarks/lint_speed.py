@@ -23,6 +23,17 @@ flake8's wall time". ``--json PATH`` also saves all figures.
     python benchmarks/lint_speed.py --subset 40          # 40 model folders + top-level modules
     python benchmarks/lint_speed.py --subset 5 --jobs 1 --repeat 3 --json /tmp/lint_speed.json
 
+Then the pre-commit scenario (``--no-pre-commit`` skips it; ``--no-full`` skips the comparison
+above): a copy of the tree in a git checkout (``--workdir``), and the hook's command
+``flake8 --select=TCS transformers/models/llama/modeling_llama.py`` run as pre-commit runs it: a
+first (cold) run that fills the persistent cache, a warm run, plain flake8 on the same file, a
+run after adding a hazard to ``LlamaRMSNorm.forward`` (which other models import), a cold run
+without the cache on the edited tree whose findings must be the same (``--no-verify`` skips
+it), and a run after undoing the edit. Printed: wall, CPU and peak RSS of each run with what the
+cache did (mode, files parsed, functions analysed and replayed, from the cache's
+``last_run.json``), the targets (warm <= 2 s and 300 MB, after the edit <= 5 s, <= 100 KB of
+memory per indexed file), and the cache's size on disk per file.
+
 ``--subset N`` lints (and lets the plugin index) only a copy of the tree holding the top-level
 modules (``transformers/*.py``), ``transformers/models/__init__.py`` and the first N model folders
 of ``transformers/models`` in sorted order; the other sub-packages (``utils``, ``generation``,
@@ -178,21 +189,28 @@ def warm_page_cache(root: Path) -> int:
 # --------------------------------------------------------------------------- the parent
 
 
-def flake8_argv(variant: str, root: Path, output: Path, jobs: str | None) -> list[str]:
+def flake8_argv(variant: str, root: Path, output: Path, jobs: str | None, cache: Path | None = None) -> list[str]:
     argv = ["--isolated", "--exit-zero", "--format=default", f"--output-file={output}"]
     if jobs is not None:
         argv.append(f"--jobs={jobs}")
     if variant == "plugin":
         argv += ["--extend-select=TCS", f"--compile-safe-root={root}"]
+        # A fresh cache directory per run: every full-tree run is a cold one.
+        argv.append(f"--compile-safe-cache-dir={cache}" if cache is not None else "--compile-safe-no-cache")
     return [*argv, str(root / "transformers")]
 
 
 def run_variant(variant: str, root: Path, jobs: str | None, scratch: Path, index: int) -> dict:
     output = scratch / f"{variant}-{index}.txt"
-    cmd = [sys.executable, str(Path(__file__).resolve()), CHILD_FLAG, variant,
-           *flake8_argv(variant, root, output, jobs)]
+    return run_flake8(variant, flake8_argv(variant, root, output, jobs, scratch / f"tcs-cache-{index}"),
+                      root, output)
+
+
+def run_flake8(variant: str, argv: list[str], cwd: Path, output: Path, keep_output: bool = False) -> dict:
+    """One flake8 run in a child process: its figures, and its findings (``lines``) if kept."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), CHILD_FLAG, variant, *argv]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t0
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     try:
@@ -206,11 +224,116 @@ def run_variant(variant: str, root: Path, jobs: str | None, scratch: Path, index
     if loaded != (variant == "plugin"):
         raise RuntimeError(f"{variant}: {PLUGIN_PACKAGE} {'was' if loaded else 'was not'} loaded "
                            f"(plugins: {', '.join(figures['plugins'])})")
-    codes = [m.group(1) for m in map(FINDING_RE.search, output.read_text(errors="replace").splitlines()) if m]
+    lines = output.read_text(errors="replace").splitlines()
+    codes = [m.group(1) for m in map(FINDING_RE.search, lines) if m]
     output.unlink()
     figures.update(wall_s=wall, findings=len(codes), tcs_findings=sum(c.startswith("TCS") for c in codes),
                    tcs_codes=sorted({c for c in codes if c.startswith("TCS")}))
+    if keep_output:
+        figures["lines"] = lines
     return figures
+
+
+# --------------------------------------------------------------------------- the pre-commit scenario
+
+HOOK_FILE = Path("transformers") / "models" / "llama" / "modeling_llama.py"
+# LlamaRMSNorm.forward: many models import LlamaRMSNorm (or inherit from it) from this file.
+EDIT_AFTER = "        input_dtype = hidden_states.dtype\n"
+EDIT_LINE = "        peak = float(hidden_states.abs().max().item())\n"
+TARGET_WARM_S, TARGET_WARM_MB, TARGET_EDIT_S, TARGET_KB_PER_FILE = 2.0, 300.0, 5.0, 100.0
+
+
+def _tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _cache_stats(copy: Path) -> dict:
+    stats = copy / ".compile_safe_cache" / "last_run.json"
+    return json.loads(stats.read_text()) if stats.is_file() else {}
+
+
+def precommit_scenario(tree: Path, workdir: Path, verify: bool) -> dict:
+    """What a pre-commit hook costs: ``flake8 --select=TCS <the changed file>`` in a git checkout.
+
+    A copy of the tree in ``workdir`` (a git repository, so that it is the project root);
+    then, each in its own process: the first (cold) run, a warm run on the same file, plain
+    flake8 on that file, a run after editing a function other files call into, and (with
+    ``verify``) a cold run without the cache on the edited tree whose findings must be the same.
+    """
+    copy = workdir / "precommit"
+    if copy.exists():
+        shutil.rmtree(copy)
+    shutil.copytree(tree / "transformers", copy / "transformers")
+    subprocess.run(["git", "init", "-q", str(copy)], check=True)
+    files = sum(1 for _ in (copy / "transformers").rglob("*.py"))
+    out = copy.parent / "precommit-out.txt"
+    hook = ["--select=TCS", "--exit-zero", "--format=default", f"--output-file={out}", str(HOOK_FILE)]
+
+    def run(label: str, variant: str, argv: list[str]) -> dict:
+        print(f"pre-commit scenario: {label} ...", file=sys.stderr, flush=True)
+        figures = run_flake8(variant, argv, copy, out, keep_output=True)
+        uses_cache = variant == "plugin" and "--compile-safe-no-cache" not in argv
+        figures["cache"] = _cache_stats(copy) if uses_cache else {}
+        return figures
+
+    runs = {"first": run("first run (cold, fills the cache)", "plugin", hook)}
+    runs["warm"] = run("warm run, nothing changed", "plugin", hook)
+    runs["plain"] = run("plain flake8 on the file", "plain",
+                        ["--exit-zero", "--format=default", f"--output-file={out}", str(HOOK_FILE)])
+    source = (copy / HOOK_FILE).read_text()
+    if EDIT_AFTER not in source:
+        raise RuntimeError(f"{HOOK_FILE}: the line to edit after is gone")
+    (copy / HOOK_FILE).write_text(source.replace(EDIT_AFTER, EDIT_AFTER + EDIT_LINE, 1))
+    edited_line = source[:source.index(EDIT_AFTER)].count("\n") + 2
+    runs["edit"] = run("warm run after the edit", "plugin", hook)
+    if not any(f":{edited_line}:" in line and "TCS002" in line for line in runs["edit"]["lines"]):
+        raise RuntimeError(f"the edit at {HOOK_FILE}:{edited_line} was not reported:\n"
+                           + "\n".join(runs["edit"]["lines"]))
+    if verify:
+        runs["edit_cold"] = run("cold run without the cache on the edited tree", "plugin",
+                                ["--compile-safe-no-cache", *hook])
+    (copy / HOOK_FILE).write_text(source)
+    runs["revert"] = run("warm run after undoing the edit", "plugin", hook)
+    cache_bytes = _tree_bytes(copy / ".compile_safe_cache")
+    result = {"files": files, "cache_bytes": cache_bytes, "cache_kb_per_file": cache_bytes / files / 1024,
+              "edited": f"{HOOK_FILE}:{edited_line}", "runs": runs}
+    if verify:
+        result["edit_equals_cold"] = runs["edit"]["lines"] == runs["edit_cold"]["lines"]
+    result["warm_rss_kb_per_file"] = runs["edit"]["peak_rss_mb"] * 1024 / files
+    shutil.rmtree(copy)
+    return result
+
+
+def print_precommit(result: dict) -> None:
+    runs = result["runs"]
+    print()
+    print(f"pre-commit scenario: flake8 --select=TCS {HOOK_FILE} in a git checkout of the tree "
+          f"({result['files']} files); edit: {result['edited']}")
+    print(f"{'run':<34} {'wall s':>7} {'cpu s':>7} {'peak MB':>8} {'TCS':>4}  "
+          "cache (mode, parsed, analysed, replayed)")
+    labels = {"first": "first run (cold)", "warm": "warm, nothing changed", "plain": "plain flake8, same file",
+              "edit": "warm, after the edit", "edit_cold": "cold, no cache, edited tree",
+              "revert": "warm, after undoing the edit"}
+    for key, label in labels.items():
+        if key not in runs:
+            continue
+        r, c = runs[key], runs[key]["cache"]
+        cache = f"{c.get('mode')}, {c.get('parsed')}, {c.get('analysed')}, {c.get('replayed')}" if c else "-"
+        print(f"{label:<34} {r['wall_s']:>7.2f} {r['cpu_s']:>7.2f} {r['peak_rss_mb']:>8.1f} "
+              f"{r['tcs_findings']:>4}  {cache}")
+    warm, edit, plain = runs["warm"], runs["edit"], runs["plain"]
+    met = warm["wall_s"] <= TARGET_WARM_S and warm["peak_rss_mb"] <= TARGET_WARM_MB
+    print(f"warm one file: {warm['wall_s']:.2f} s wall, {warm['cpu_s']:.2f} s cpu, {warm['peak_rss_mb']:.0f} MB "
+          f"(plain flake8: {plain['wall_s']:.2f} s, {plain['peak_rss_mb']:.0f} MB); target <= {TARGET_WARM_S:.0f} s "
+          f"and <= {TARGET_WARM_MB:.0f} MB: {'MET' if met else 'NOT MET'}")
+    print(f"after the edit: {edit['wall_s']:.2f} s wall, {edit['cpu_s']:.2f} s cpu; target <= {TARGET_EDIT_S:.0f} s: "
+          f"{'MET' if edit['wall_s'] <= TARGET_EDIT_S else 'NOT MET'}")
+    if "edit_equals_cold" in result:
+        print(f"findings after the edit equal a cold run's: {'yes' if result['edit_equals_cold'] else 'NO'}")
+    print(f"cache on disk: {result['cache_bytes'] / 1e6:.1f} MB, {result['cache_kb_per_file']:.1f} KB per file; "
+          f"peak RSS of the run after the edit: {result['warm_rss_kb_per_file']:.1f} KB per file "
+          f"(target <= {TARGET_KB_PER_FILE:.0f} KB: "
+          f"{'MET' if result['warm_rss_kb_per_file'] <= TARGET_KB_PER_FILE else 'NOT MET'})")
 
 
 def summarize(runs: list[dict]) -> dict:
@@ -261,6 +384,12 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"transformers release to lint (default {TRANSFORMERS_VERSION})")
     ap.add_argument("--cache", type=Path, default=None,
                     help="cache directory (default: $COMPILE_SAFE_CACHE or ~/.cache/flake8-compile-safe)")
+    ap.add_argument("--no-full", action="store_true", help="skip the full-tree plain/plugin comparison")
+    ap.add_argument("--no-pre-commit", action="store_true", help="skip the pre-commit scenario")
+    ap.add_argument("--no-verify", action="store_true",
+                    help="pre-commit scenario: skip the cold run that checks the edited tree's findings")
+    ap.add_argument("--workdir", type=Path, default=None,
+                    help="where the pre-commit scenario copies the tree (default: a temporary directory)")
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
@@ -280,11 +409,23 @@ def main(argv: list[str] | None = None) -> int:
         files = warm_page_cache(root)
 
         runs: dict[str, list[dict]] = {name: [] for name in VARIANTS}
-        for i in range(args.repeat):
+        for i in range(0 if args.no_full else args.repeat):
             for name in VARIANTS:
                 print(f"run {i + 1}/{args.repeat}: {name} ...", file=sys.stderr, flush=True)
                 runs[name].append(run_variant(name, root, args.jobs, scratch, i))
+        precommit = None
+        if not args.no_pre_commit:
+            workdir = args.workdir or scratch
+            workdir.mkdir(parents=True, exist_ok=True)
+            precommit = precommit_scenario(root, workdir, verify=not args.no_verify)
 
+    if args.no_full:
+        if precommit is not None:
+            print_precommit(precommit)
+            if args.json is not None:
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps({"pre_commit": precommit}, indent=2) + "\n")
+        return 0
     results = {name: summarize(r) for name, r in runs.items()}
     if results["plain"]["files"] != results["plugin"]["files"]:
         print(f"warning: the variants checked different file counts "
@@ -315,10 +456,12 @@ def main(argv: list[str] | None = None) -> int:
         "platform": platform.platform(),
     }
     print_table(meta, results, verdict)
+    if precommit is not None:
+        print_precommit(precommit)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"meta": meta, "results": results, "verdict": verdict,
-                                         "runs": runs}, indent=2) + "\n")
+                                         "runs": runs, "pre_commit": precommit}, indent=2) + "\n")
         print(f"figures saved to {args.json}")
     return 0
 

@@ -50,50 +50,62 @@ class Report:
 
 
 def analyze_index(index: ProjectIndex, extra_roots: tuple[str, ...] = (),
-                  rules: tuple[Rule, ...] = ALL_RULES) -> Report:
+                  rules: tuple[Rule, ...] = ALL_RULES, memo=None, roots: list[Root] | None = None) -> Report:
+    """Run the rules over what the roots reach; ``memo`` replays unchanged functions (incremental)."""
     # As in ProjectIndex.build: a heap of millions of AST nodes makes every cyclic-GC pass slow,
     # and the analysis makes no garbage cycles worth collecting.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _analyze(index, extra_roots, rules)
+        return _analyze(index, extra_roots, rules, memo, roots)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rule, ...]) -> Report:
+def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rule, ...], memo,
+             roots: list[Root] | None) -> Report:
     graph = CallGraph(index)
-    roots = find_roots(index, extra_roots)
+    if roots is None:
+        roots = find_roots(index, extra_roots)
     root_functions = {root.func.qualname for root in roots}
     found: dict[tuple, Finding] = {}
     called: set[str] = set()  # functions some compiled code calls: a root among them is not a top root
-    calls_seen: dict[int, int] = {}
     module_runners: dict[str, bool] = {}  # function -> runs_modules (asked once per function)
+    runner_at: dict[tuple[int, int], bool] = {}  # (analyzer, statement) -> runs_modules there
 
-    def on_statement(item: Reached, stmt: ast.stmt, an) -> None:
-        start = calls_seen.get(id(an), 0)
-        called.update(target.func.qualname for _, target in an.calls[start:])
-        calls_seen[id(an)] = len(an.calls)
+    def on_statement(item: Reached, stmt: ast.stmt, an) -> list[dict]:
+        """The rule hits of one statement, as plain data (what the memo stores)."""
         ctx = RuleContext(an, stmt)
+        hits = []
         for rule in rules:
             for hit in rule.check(stmt, ctx):
                 node = hit.node
-                key = (rule.code, node.lineno, node.col_offset, str(an.module.path))
-                if key in found:
-                    continue  # BFS: the first chain to reach a line is a shortest one
-                if an.func.qualname not in module_runners:
-                    module_runners[an.func.qualname] = runs_modules(ctx)
-                found[key] = Finding(
+                where = (id(an), id(stmt))
+                if where not in runner_at:
+                    runner_at[where] = runs_modules(ctx)
+                hits.append(dict(
                     code=rule.code, path=str(an.module.path), line=node.lineno, col=node.col_offset,
                     end_line=getattr(node, "end_lineno", node.lineno) or node.lineno,
                     end_col=getattr(node, "end_col_offset", node.col_offset) or node.col_offset,
                     summary=hit.summary, why=hit.why or rule.why, fix=hit.fix or rule.fix,
-                    root=item.root.display, chain=item.chain, function=an.func.qualname, data=hit.data,
-                    def_line=an.func.node.lineno, in_root=an.func.qualname in root_functions,
-                    runs_modules=module_runners[an.func.qualname], consequence=hit.consequence or rule.consequence)
+                    function=an.func.qualname, data=hit.data, def_line=an.func.lineno,
+                    runs_modules=runner_at[where], consequence=hit.consequence or rule.consequence))
+        return hits
 
-    reached = graph.reach(roots, on_statement)
+    def on_hits(item: Reached, hits: list[dict], calls: tuple[str, ...]) -> None:
+        called.update(calls)
+        for hit in hits:
+            key = (hit["code"], hit["line"], hit["col"], hit["path"])
+            if key in found:
+                continue  # BFS: the first chain to reach a line is a shortest one
+            function = hit["function"]
+            # The first function context with a hit in a function decides, as in a fresh walk.
+            runner = module_runners.setdefault(function, hit["runs_modules"])
+            found[key] = Finding(**{**hit, "runs_modules": runner}, root=item.root.display, chain=item.chain,
+                                 in_root=function in root_functions)
+
+    reached = graph.reach(roots, on_statement, on_hits, memo)
     report = Report(index, roots, reached, indexed_paths=set(index.by_path), errors=dict(index.errors))
     report.set_findings([*(replace(f, in_root=False) if f.in_root and f.function in called else f
                            for f in found.values()), *skipped_findings(graph.skipped)])
@@ -120,12 +132,14 @@ _REPORTS: dict[tuple, Report] = {}
 
 
 def report_for_root(root: str | Path, extra_roots: tuple[str, ...] = (),
-                    trees: dict[str, ast.Module] | None = None, in_child: bool = False) -> Report:
+                    trees: dict[str, ast.Module] | None = None, in_child: bool = False,
+                    cache_dir: str | Path | None = None) -> Report:
     """The (cached) findings of the project at ``root``.
 
     ``in_child=True`` builds them in a forked child that hands back only the findings: this
     process never holds the ASTs, so flake8's ``--jobs`` workers, forked next, start from a
-    small heap, and nobody pays for freeing millions of nodes.
+    small heap, and nobody pays for freeing millions of nodes. With ``cache_dir`` the run goes
+    through the persistent cache there (:mod:`.incremental`).
     """
     key = (str(Path(root).resolve()), tuple(extra_roots))
     report = _REPORTS.get(key)
@@ -133,21 +147,34 @@ def report_for_root(root: str | Path, extra_roots: tuple[str, ...] = (),
         return report
     if in_child and "fork" in multiprocessing.get_all_start_methods():
         try:
-            report = _REPORTS[key] = _report_in_child(key[0], tuple(extra_roots))
+            report = _REPORTS[key] = _report_in_child(key[0], tuple(extra_roots), cache_dir)
             return report
         except (OSError, RuntimeError):
             pass  # no process to be had, or it failed: build it here
-    index = ProjectIndex.build(key[0], trees)
-    full = analyze_index(index, tuple(extra_roots))
-    report = _REPORTS[key] = full.slim()
+    report = _REPORTS[key] = _build_report(key[0], tuple(extra_roots), trees, cache_dir)
+    return report
+
+
+def _build_report(root: str, extra_roots: tuple[str, ...], trees, cache_dir) -> Report:
+    if cache_dir is not None:
+        from .cache import warn
+        from .incremental import cached_report
+
+        try:
+            return cached_report(root, extra_roots, cache_dir, trees)
+        except Exception as exc:  # noqa: BLE001 - the cache must never cost a lint run
+            warn(f"the cache failed ({type(exc).__name__}: {str(exc)[:200]}); running without it")
+    index = ProjectIndex.build(root, trees)
+    full = analyze_index(index, extra_roots)
+    report = full.slim()
     del full
     index.release()  # break the index's reference cycles so the ASTs are freed now
     return report
 
 
-def _child_main(send, root: str, extra_roots: tuple[str, ...]) -> None:
+def _child_main(send, root: str, extra_roots: tuple[str, ...], cache_dir) -> None:
     try:
-        report = analyze_index(ProjectIndex.build(root), extra_roots)
+        report = _build_report(root, extra_roots, None, cache_dir)
         send.send(("ok", (report.findings, report.indexed_paths, report.errors)))
     except BaseException as exc:  # the parent falls back to building it itself
         send.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -156,10 +183,10 @@ def _child_main(send, root: str, extra_roots: tuple[str, ...]) -> None:
         os._exit(0)  # no teardown: the process ends, its heap with it
 
 
-def _report_in_child(root: str, extra_roots: tuple[str, ...]) -> Report:
+def _report_in_child(root: str, extra_roots: tuple[str, ...], cache_dir=None) -> Report:
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child_main, args=(send, root, extra_roots))
+    child = context.Process(target=_child_main, args=(send, root, extra_roots, cache_dir))
     child.start()
     send.close()
     try:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from .dispatch import CallResolver, CallTarget
 from .evaluate import Evaluator
+from .model import QUERY_SINKS, recording
 from .project import FunctionInfo, ProjectIndex
 from .roots import Root, is_disabled
 from .values import (  # noqa: F401 - HOST, INTSTATE, TENSOR_VALUE re-exported for older imports
@@ -36,7 +37,7 @@ class Context:
 
     @property
     def key(self):
-        return (self.func.qualname, id(self.func.node), self.self_cls.qualname if self.self_cls else "",
+        return (*self.func.key, self.self_cls.qualname if self.self_cls else "",
                 tuple((name, val.key()) for name, val in self.bindings))
 
     def display(self) -> str:
@@ -377,6 +378,10 @@ class Skipped:
 class CallGraph:
     index: ProjectIndex
     _summaries: dict = field(default_factory=dict)
+    memo: object = None  # an incremental run's ReachMemo: summaries and functions of the last run
+    # One dict per analysis under way: the callee summaries it used, {key: (context, value)}. An
+    # incremental run replays a function when its files are unchanged and these values still are.
+    _uses: list = field(default_factory=list)
     _in_progress: set = field(default_factory=set)
     _statement_nodes: dict = field(default_factory=dict)
     _nested: dict = field(default_factory=dict)
@@ -408,32 +413,71 @@ class CallGraph:
         return found
 
     def context_for(self, target: CallTarget) -> Context | None:
-        if target.func.node is None:
+        if target.func._node is None:  # a constructor with no __init__ (no need to parse)
             return None
         return Context(target.func, target.self_cls, target.bindings)
+
+    def _push_uses(self) -> dict:
+        uses: dict = {}
+        self._uses.append(uses)
+        QUERY_SINKS.append(uses)  # project-wide queries land beside the summaries used
+        return uses
+
+    def _pop_uses(self) -> dict:
+        QUERY_SINKS.pop()
+        return self._uses.pop()
 
     def summary(self, target: CallTarget) -> Val:
         """What a call returns: analyse the callee in the caller's context (memoised)."""
         ctx = self.context_for(target)
         if ctx is None or is_disabled(ctx.func):
             return NOTHING
+        return self.summary_of(ctx)
+
+    def summary_of(self, ctx: Context) -> Val:
         key = ctx.key
         if key in self._summaries:
-            return self._summaries[key]
-        if key in self._in_progress:
-            return NOTHING
+            result = self._summaries[key]
+        elif key in self._in_progress:
+            result = NOTHING
+        else:
+            result = self._summarise(ctx, key)
+        if self._uses:
+            self._uses[-1].setdefault(key, (ctx, result))
+        return result
+
+    def _summarise(self, ctx: Context, key) -> Val:
+        if self.memo is not None:
+            stored = self.memo.summary(ctx, self)
+            if stored is not None:
+                self._summaries[key] = stored
+                return stored
         self._in_progress.add(key)
+        self._push_uses()
         try:
-            result = FunctionAnalyzer(self, ctx).run().returns or NOTHING
+            with recording(isolated=True) as read:
+                result = FunctionAnalyzer(self, ctx).run().returns or NOTHING
         except RecursionError:
             result = NOTHING
         finally:
             self._in_progress.discard(key)
+            uses = self._pop_uses()
         self._summaries[key] = result
+        if self.memo is not None:
+            self.memo.store_summary(ctx, result, read, uses)
         return result
 
-    def reach(self, roots: list[Root], on_function=None) -> list[Reached]:
-        """BFS from the roots; ``on_function(reached, stmt, analyzer)`` sees each statement."""
+    def reach(self, roots: list[Root], on_function=None, on_hits=None, memo=None) -> list[Reached]:
+        """BFS from the roots; ``on_function(reached, stmt, analyzer)`` sees each statement.
+
+        With ``on_hits``, what ``on_function`` returns for the statements of one function (its
+        rule hits) is handed over once the function is done, with the qualified names of every
+        function it calls, as ``on_hits(reached, hits, calls)``. With a
+        ``memo`` (:class:`.incremental.ReachMemo`), a function whose earlier analysis read only
+        files that did not change is replayed from its record instead of analysed again; the
+        order of the walk, and so every chain and every widening, is the same as a fresh run's.
+        """
+        self.memo = memo
         seen: set = set()
         per_function: dict[str, int] = {}
         reached: list[Reached] = []
@@ -455,28 +499,60 @@ class CallGraph:
             seen.add(ctx.key)
             per_function[ctx.func.qualname] = count + 1
             reached.append(item)
-            analyzer = FunctionAnalyzer(self, ctx)
-            if on_function is not None:
-                analyzer.on_stmt = lambda stmt, an, _item=item: on_function(_item, stmt, an)
-            try:
-                analyzer.run()
-            except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
-                # One pathological function (an expression nested thousands deep, or a bug of ours)
-                # must not take the whole lint run down: skip it, and report it (TCS902).
-                self.skipped.append(Skipped(str(ctx.func.module.path), ctx.func.node.lineno, ctx.display(),
-                                            f"{type(exc).__name__}: {str(exc)[:120]}"))
+            replayed = memo.replay(ctx, self) if memo is not None else None
+            if replayed is not None:
+                hits, calls, skipped, successors = replayed
+            else:
+                self._push_uses()
+                try:
+                    with recording(isolated=True) as read:
+                        hits, calls, skipped, successors = self._analyse(item, on_function)
+                finally:
+                    uses = self._pop_uses()
+                if memo is not None:
+                    memo.store(ctx, hits, calls, skipped, successors, read, uses)
+            if on_hits is not None:
+                on_hits(item, hits, calls)
+            if skipped is not None:
+                self.skipped.append(skipped)
                 continue
-            for _node, target in analyzer.calls:
-                callee = self.context_for(target)
-                if callee is None or is_disabled(callee.func):
-                    continue
-                if callee.func.name in INIT_METHODS and target.constructs is None:
-                    continue  # super().__init__() inside an init that is itself reached: still init
-                same_object = (callee.self_cls is not None and ctx.self_cls is not None
-                               and callee.self_cls.qualname == ctx.self_cls.qualname and callee.func.cls is not None)
-                step = callee.func.name if same_object else callee.display()
+            for callee, step in successors:
                 queue.append(Reached(callee, item.root, item.chain + (step,)))
         return reached
+
+    def _analyse(self, item: Reached, on_function):
+        """(rule hits, names called, Skipped or None, [(callee context, chain step)]) of one function."""
+        ctx = item.ctx
+        hits: list = []
+        analyzer = FunctionAnalyzer(self, ctx)
+        if on_function is not None:
+            def on_stmt(stmt, an, _item=item):
+                found = on_function(_item, stmt, an)
+                if found:
+                    hits.extend(found)
+            analyzer.on_stmt = on_stmt
+        try:
+            analyzer.run()
+        except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            # One pathological function (an expression nested thousands deep, or a bug of ours)
+            # must not take the whole lint run down: skip it, and report it (TCS902).
+            return hits, _called(analyzer), Skipped(str(ctx.func.module.path), ctx.func.lineno, ctx.display(),
+                                                    f"{type(exc).__name__}: {str(exc)[:120]}"), []
+        successors = []
+        for _node, target in analyzer.calls:
+            callee = self.context_for(target)
+            if callee is None or is_disabled(callee.func):
+                continue
+            if callee.func.name in INIT_METHODS and target.constructs is None:
+                continue  # super().__init__() inside an init that is itself reached: still init
+            same_object = (callee.self_cls is not None and ctx.self_cls is not None
+                           and callee.self_cls.qualname == ctx.self_cls.qualname and callee.func.cls is not None)
+            successors.append((callee, callee.func.name if same_object else callee.display()))
+        return hits, _called(analyzer), None, successors
+
+
+def _called(analyzer: FunctionAnalyzer) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(target.func.qualname for _, target in analyzer.calls))
 
 
 def _shallow_statements(body):

@@ -146,7 +146,7 @@ class CallResolver:
 
     def _target(self, func, self_cls, args, keywords, bound: bool, skip: int = 0,
                 skip_keywords: tuple = ()) -> CallTarget:
-        params = [*func.node.args.posonlyargs, *func.node.args.args]
+        params = [*func.args.posonlyargs, *func.args.args]  # the signature, kept in the summary
         if bound and func.cls is not None and params:
             params = params[1:]
         params = [p for p in params[skip:] if p.arg not in skip_keywords]

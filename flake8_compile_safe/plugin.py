@@ -7,6 +7,7 @@ from pathlib import Path
 
 from . import __version__, option_checks
 from .analysis import analyze_index, report_for_root
+from .cache import CACHE_DIR_NAME, DISABLE_ENV, cache_disabled_by_env
 from .findings import Finding
 from .project import ProjectIndex, find_project_root
 
@@ -34,6 +35,7 @@ class CompileSafeChecker:
     compile_safe_root: str | None = None
     compile_safe_roots: tuple[str, ...] = ()
     compile_safe_explain: bool = False
+    compile_safe_cache_dir: str | None = None  # None: no persistent cache
 
     def __init__(self, tree: ast.Module, filename: str):
         self.tree = tree
@@ -51,6 +53,13 @@ class CompileSafeChecker:
         parser.add_option(
             "--compile-safe-explain", default=False, action="store_true", parse_from_config=True,
             help="Add the call chain from the compiled root, why it matters and how to fix it to each TCS message.")
+        parser.add_option(
+            "--compile-safe-cache-dir", default=None, parse_from_config=True,
+            help=f"Where the persistent cache lives (default: {CACHE_DIR_NAME} at the project root; "
+                 "a relative path is taken from the project root).")
+        parser.add_option(
+            "--compile-safe-no-cache", default=False, action="store_true", parse_from_config=True,
+            help=f"Do not read or write the persistent cache (also: {DISABLE_ENV}=1).")
 
     @classmethod
     def parse_options(cls, *args) -> None:
@@ -60,6 +69,9 @@ class CompileSafeChecker:
         cls.compile_safe_root = options.compile_safe_root or None
         cls.compile_safe_roots = tuple(r for r in (options.compile_safe_roots or ()) if r)
         cls.compile_safe_explain = bool(getattr(options, "compile_safe_explain", False))
+        no_cache = bool(getattr(options, "compile_safe_no_cache", False)) or cache_disabled_by_env()
+        cls.compile_safe_cache_dir = None if no_cache else (getattr(options, "compile_safe_cache_dir", None)
+                                                            or CACHE_DIR_NAME)
         try:  # a typo must not turn the linter off silently (option_checks.py)
             option_checks.check_root(cls.compile_safe_root)
             option_checks.check_selected(options)
@@ -91,7 +103,8 @@ class CompileSafeChecker:
             roots.add(Path(cls.compile_safe_root).resolve() if cls.compile_safe_root else find_project_root(name))
         for root in sorted(roots):
             try:
-                report_for_root(root, cls.compile_safe_roots, in_child=True)
+                report_for_root(root, cls.compile_safe_roots, in_child=True,
+                                cache_dir=cls.compile_safe_cache_dir)
             except Exception:  # noqa: BLE001 - run() retries per file and reports what failed
                 pass
         return sorted(roots)
@@ -113,7 +126,8 @@ class CompileSafeChecker:
             return self._single_file_findings()
         path = Path(self.filename).resolve()
         root = Path(self.compile_safe_root).resolve() if self.compile_safe_root else find_project_root(path)
-        report = report_for_root(root, self.compile_safe_roots, trees={str(path): self.tree})
+        report = report_for_root(root, self.compile_safe_roots, trees={str(path): self.tree},
+                                 cache_dir=self.compile_safe_cache_dir)
         problem = report.errors.get(str(path))
         if problem is not None:  # e.g. not UTF-8: flake8 falls back to latin-1, Python would not
             return [unreadable_finding(path, problem)]

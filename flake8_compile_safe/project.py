@@ -12,11 +12,11 @@ import ast
 import gc
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .external import ExternalClasses, is_torch_module_name
 from .imports import ImportResolver, ModuleNamer, find_project_root
+from .model import ClassInfo, FunctionInfo, ModuleInfo, recording
 from .source import SourceError, parse_source, read_text
 from .values import (  # noqa: F401 - re-exported: the rules and the fixer import them from here
     BUFFER, DICT, INIT_METHODS, INT, LIST, MODULE, PARAMETER, TENSOR, TENSOR_KINDS, TORCH_NON_TENSOR,
@@ -42,6 +42,17 @@ def iter_python_files(root: Path):
                 yield Path(dirpath) / filename
 
 
+def non_self_attribute_reads(tree: ast.Module | None) -> dict[str, int]:
+    """``name -> line`` of the first ``x.name`` (x not ``self``) in ``ast.walk`` order."""
+    found: dict[str, int] = {}
+    if tree is None:
+        return found
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and not (isinstance(node.value, ast.Name) and node.value.id == "self"):
+            found.setdefault(node.attr, node.lineno)
+    return found
+
+
 def iter_statements(body: list[ast.stmt]):
     """Every statement in ``body`` and the blocks nested in it (not expressions, not classes)."""
     stack = list(reversed(body))
@@ -52,93 +63,6 @@ def iter_statements(body: list[ast.stmt]):
             block = getattr(stmt, name, None)
             if block and not isinstance(stmt, ast.ClassDef):
                 stack.extend(reversed(block))
-
-
-@dataclass(eq=False)
-class FunctionInfo:
-    qualname: str
-    name: str
-    node: ast.FunctionDef | ast.AsyncFunctionDef
-    module: "ModuleInfo"
-    cls: "ClassInfo | None" = None
-    parent: "FunctionInfo | None" = None  # the enclosing function of a nested def (a closure)
-
-    @property
-    def display(self) -> str:
-        return f"{self.cls.name}.{self.name}" if self.cls else self.name
-
-    @property
-    def params(self) -> list[ast.arg]:
-        args = self.node.args
-        return [*args.posonlyargs, *args.args, *args.kwonlyargs]
-
-    def decorator_names(self) -> list[str]:
-        names = []
-        for deco in self.node.decorator_list:
-            target = deco.func if isinstance(deco, ast.Call) else deco
-            name = dotted(target)
-            if name:
-                names.append(self.module.resolve(name))
-        return names
-
-    def __repr__(self) -> str:
-        return f"<FunctionInfo {self.qualname}>"
-
-
-@dataclass(eq=False)
-class ClassInfo:
-    qualname: str
-    name: str
-    node: ast.ClassDef
-    module: "ModuleInfo"
-    bases: list[str] = field(default_factory=list)  # resolved dotted names
-    methods: dict[str, FunctionInfo] = field(default_factory=dict)
-    is_dataclass: bool = False
-    attrs: dict[str, StaticKind] = field(default_factory=dict)  # what each attribute holds (joined)
-    init_kinds: dict[str, str | None] = field(default_factory=dict)  # kind set outside compiled code
-    static_attrs: set[str] = field(default_factory=set)  # marked by mark_static_address
-    mutated_attrs: set[str] = field(default_factory=set)  # rebound outside __init__
-    instance_attrs: set[str] = field(default_factory=set)  # assigned on self anywhere
-    constants_assigned: dict[str, set] = field(default_factory=dict)  # attr -> literals assigned anywhere
-    class_constants: dict[str, ast.expr] = field(default_factory=dict)  # class-body `X = value`
-
-    @property
-    def attr_kinds(self) -> dict[str, str]:
-        return {name: kind.kind for name, kind in self.attrs.items() if kind.kind}
-
-    def __repr__(self) -> str:
-        return f"<ClassInfo {self.qualname}>"
-
-
-@dataclass(eq=False)
-class ModuleInfo:
-    name: str
-    path: Path
-    tree: ast.Module
-    imports: dict[str, str] = field(default_factory=dict)  # also module-level aliases `A = pkg.A`
-    functions: dict[str, FunctionInfo] = field(default_factory=dict)
-    classes: dict[str, ClassInfo] = field(default_factory=dict)
-    loggers: set[str] = field(default_factory=set)  # module-level names bound to logging.getLogger()
-    global_kinds: dict[str, StaticKind] = field(default_factory=dict)  # module-level `NAME = value`
-    typevars: dict[str, str | None] = field(default_factory=dict)  # `T = TypeVar("T", bound=B)`: name -> B
-    mentions_compile: bool = True
-    mentions_hooks: bool = True
-
-    @property
-    def package(self) -> str:
-        is_pkg = self.path.name == "__init__.py"
-        return self.name if is_pkg else self.name.rpartition(".")[0]
-
-    def resolve(self, name: str) -> str:
-        """Resolve a local dotted name (``nn.Module``) to a qualified one (``torch.nn.Module``)."""
-        head, _, rest = name.partition(".")
-        if head in self.imports:
-            base = self.imports[head]
-        elif head in self.classes or head in self.functions:
-            base = f"{self.name}.{head}"
-        else:
-            return name
-        return f"{base}.{rest}" if rest else base
 
 
 class ProjectIndex:
@@ -197,7 +121,11 @@ class ProjectIndex:
         name = self.namer.name_for(path)
         if name in self.modules:  # two files claim one name: keep both reachable
             name = f"{name}@{path}"
-        module = ModuleInfo(name=name, path=path, tree=tree)
+        return self.register(ModuleInfo(name, path, tree))
+
+    def register(self, module: ModuleInfo) -> ModuleInfo:
+        """Add a module (built now, or restored from the cache) under its name."""
+        name, path = module.name, module.path
         self.modules[name] = module
         self.by_path[str(path)] = module
         package = name.rpartition(".")[0] if path.name != "__init__.py" else name
@@ -207,18 +135,41 @@ class ProjectIndex:
         return module
 
     def finish(self) -> None:
+        resolver = self.resolver()
+        for module in self.modules.values():
+            self.index_names(module, resolver)
+        for module in self.modules.values():
+            self.index_attributes(module)
+
+    def resolver(self) -> ImportResolver:
+        return ImportResolver(self.namer, self.modules, self.packages)
+
+    def index_names(self, module: ModuleInfo, resolver: ImportResolver) -> None:
+        """Pass 1 over one module: imports, classes, functions (needs only the set of modules)."""
+        self._collect_imports(module, resolver)
+        self._collect_definitions(module)
+        module.attribute_reads = non_self_attribute_reads(module.tree)
+
+    def index_attributes(self, module: ModuleInfo) -> None:
+        """Pass 2 over one module, once every module has had pass 1: attribute and global kinds.
+
+        Notes which other files' ASTs it read (``module.fact_deps``) and the attributes it marks
+        static project-wide (``module.static_marks``): the incremental run redoes this pass for
+        a module when a file it read changed.
+        """
         from .attributes import AttributeCollector
 
-        resolver = ImportResolver(self.namer, self.modules, self.packages)
-        for module in self.modules.values():
-            self._collect_imports(module, resolver)
-        for module in self.modules.values():
-            self._collect_definitions(module)
-        collector = AttributeCollector(self)
-        for module in self.modules.values():
-            self._collect_globals(module)
-            for klass in module.classes.values():
-                collector.collect(klass)
+        saved, self.globally_static_attrs = self.globally_static_attrs, set()
+        try:
+            with recording() as read:
+                self._collect_globals(module)
+                collector = AttributeCollector(self)
+                for klass in module.classes.values():
+                    collector.collect(klass)
+        finally:
+            module.static_marks = frozenset(self.globally_static_attrs)
+            self.globally_static_attrs = saved | module.static_marks
+        module.fact_deps = frozenset(read - {module.path_str})
 
     def _collect_imports(self, module: ModuleInfo, resolver: ImportResolver) -> None:
         # Statements only (module level, under if/try, and function bodies): a full ast.walk over

@@ -75,7 +75,7 @@ def find_roots(index: ProjectIndex, extra: tuple[str, ...] = ()) -> list[Root]:
                  and r.self_cls.qualname != r.func.cls.qualname}
     kept = [r for r in roots.values()
             if not (r.why == "nn.Module.forward" and r.self_cls is r.func.cls and r.func.qualname in inherited)]
-    return sorted(kept, key=lambda r: (r.func.module.name, r.func.node.lineno, r.display))
+    return sorted(kept, key=lambda r: (r.func.module.name, r.func.lineno, r.display))
 
 
 def _compile_calls(module: ModuleInfo):

@@ -47,7 +47,14 @@ def read_decoded(path: str | Path) -> tuple[bytes, str, str]:
         raise SourceError(path, f"bad encoding declaration: {exc}") from None
 
 
+class ParseCounter:
+    """How many files this process has parsed (the incremental run reports it)."""
+
+    count = 0
+
+
 def parse_source(text: str, path: str | Path) -> ast.Module:
+    ParseCounter.count += 1
     try:
         return ast.parse(text, filename=str(path))
     except SyntaxError as exc:

@@ -131,6 +131,13 @@ class Val:
     def classes(self) -> tuple[str, ...]:
         return ((self.cls,) if self.cls else ()) + self.alts
 
+    def __reduce__(self):
+        # Unpickled from the cache, the empty value must be NOTHING itself: `join` tests identity.
+        if self == NOTHING:
+            return (_nothing, ())
+        return (Val, (self.value, self.cls, self.origin, self.items, self.alts, self.hier, self.elems,
+                      self.fresh, self.boolean, self.func))
+
     def key(self):
         return (self.value, self.cls, self.alts, self.hier, self.func, self.boolean, self.fresh,
                 self.elems.key() if self.elems is not None else None,
@@ -138,6 +145,12 @@ class Val:
 
 
 NOTHING = Val()
+
+
+def _nothing() -> Val:
+    return NOTHING
+
+
 MAX_UNION = 8
 
 

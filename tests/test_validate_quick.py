@@ -145,7 +145,3 @@ def test_output_explains_itself(quick):
     assert "workload: Toto 'tiny'" in out and "RANDOM weights" in out
     assert re.search(r"the \d+ recompile lines? without a finding: \d+ tensor-shape guards?", out)
     assert f"work directory: {quick['work'] / 'w'}" in out
-
-
-def test_total_time_under_budget(quick):
-    assert quick["doc"]["total_s"] < 300

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 import weakref
 
 from ..fixdata import OwnerClass
+from ..model import QUERY_ANSWERS, note_query
 from ..project import INIT_METHODS, ClassInfo, ProjectIndex
 
 
@@ -17,18 +17,36 @@ def owner_class(klass: ClassInfo, index: ProjectIndex) -> OwnerClass:
 # Project-wide attribute reads (for int counters)
 
 
+class _ReadsByName(dict):
+    """name -> [(path, line)]; the first read is what a message quotes, so asking for a name is
+    a project-wide query whose answer an incremental run checks before replaying."""
+
+    def get(self, name, default=None):
+        found = super().get(name, default)
+        note_query((READ_QUERY, name), found[0] if found else None)
+        return found
+
+
+READ_QUERY = "attribute read"
+
+
+def _answer_read(index: ProjectIndex, name: str):
+    found = dict.get(attribute_uses(index).non_self, name)
+    return found[0] if found else None
+
+
+QUERY_ANSWERS[READ_QUERY] = _answer_read
+
+
 class AttributeUses:
-    """Where each attribute name is read or written through something other than ``self``."""
+    """Where each attribute name is read or written through something other than ``self``
+    (the first place per file, from the index: no file is parsed for it)."""
 
     def __init__(self, index: ProjectIndex):
-        self.non_self: dict[str, list[tuple[str, int]]] = {}
+        self.non_self: dict[str, list[tuple[str, int]]] = _ReadsByName()
         for module in index.modules.values():
-            if module.tree is None:
-                continue
-            for node in ast.walk(module.tree):
-                if isinstance(node, ast.Attribute) and not (isinstance(node.value, ast.Name)
-                                                            and node.value.id == "self"):
-                    self.non_self.setdefault(node.attr, []).append((str(module.path), node.lineno))
+            for name, line in module.attribute_reads.items():
+                self.non_self.setdefault(name, []).append((str(module.path), line))
 
 
 _USES: "weakref.WeakKeyDictionary[ProjectIndex, AttributeUses]" = weakref.WeakKeyDictionary()
