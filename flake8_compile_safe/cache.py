@@ -20,7 +20,7 @@ from . import __version__
 
 # Bump when what a summary or a record holds changes (a new fact the rules read): every entry
 # written by another format is then ignored and rebuilt.
-CACHE_FORMAT = 7
+CACHE_FORMAT = 8  # 8: runs_modules sees module containers and self methods; Tuple[()] indexed
 CACHE_DIR_NAME = ".compile_safe_cache"
 DISABLE_ENV = "COMPILE_SAFE_NO_CACHE"
 MAGIC = b"flake8-compile-safe cache\n"
