@@ -74,6 +74,7 @@ class Harness:
         self.workload: Workload | None = None
         self.eager_out: list = []
         self.eager_extra: dict = {}
+        self.compiled_out: dict[str, list] = {}  # mode -> outputs of its last run
 
     # -- setup ---------------------------------------------------------------------------------
     def setup(self, result: RunResult) -> None:
@@ -93,6 +94,7 @@ class Harness:
         self.device = result.device = device
         result.torch, result.threads = torch.__version__, torch.get_num_threads()
         factory = load_factory(self.options.factory)
+        torch.manual_seed(self.options.seed)  # a factory that draws random weights draws the same ones each run
         with torch.device(device):
             self.workload = build(factory, self.options.factory, self.options.workload_args)
 
@@ -197,6 +199,7 @@ class Harness:
                 out, ms = self._timed(compiled, "run(compiled model)")
                 comp_lat.append(ms)
             row.max_abs_diff = self._max_abs_diff(out)
+            self.compiled_out[mode] = [t.detach().clone() for t in output_tensors(out)]
             extra = self._metrics(out)
             for key, value in list(extra.items()):
                 if key in self.eager_extra:
@@ -229,6 +232,29 @@ class Harness:
         return row, eager_lat
 
 
+def compare_outputs(harness: Harness, result: RunResult) -> None:
+    """Save this run's outputs, or set each row's max abs diff against a saved run (same mode)."""
+    import torch
+
+    options = harness.options
+    outputs = {"eager": harness.eager_out, **harness.compiled_out}
+    if options.save_outputs:
+        torch.save({k: [t.cpu() for t in v] for k, v in outputs.items()}, options.save_outputs)
+    if not options.reference_outputs:
+        return
+    reference = torch.load(options.reference_outputs)
+    for row in result.results:
+        mine, theirs = outputs.get(row.mode), reference.get(row.mode)
+        if mine is None or theirs is None:
+            continue
+        if len(mine) != len(theirs) or any(a.shape != b.shape for a, b in zip(mine, theirs)):
+            row.max_abs_diff_vs_reference = float("inf")
+            continue
+        row.max_abs_diff_vs_reference = max(
+            (float((a.detach().cpu().double() - b.double()).abs().max()) for a, b in zip(mine, theirs) if a.numel()),
+            default=0.0)
+
+
 def measure(options: RunOptions) -> RunResult:
     warnings.filterwarnings("ignore")
     result = RunResult(options.variant, options.factory, os.path.abspath(options.path))
@@ -249,6 +275,7 @@ def measure(options: RunOptions) -> RunResult:
             eager.latency_ms_median = statistics.median(eager_lat)
             eager.latency_ms_p90 = _percentile(eager_lat, 0.9)
             eager.eager_latency_ms_median = eager.latency_ms_median
+    compare_outputs(harness, result)
     return result
 
 

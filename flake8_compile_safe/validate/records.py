@@ -100,6 +100,8 @@ class ModeResult:
     predicted_cudagraph_rerecords: int = 0
     cudagraph_skips: int | None = None  # inductor's counter, on CUDA only
     max_abs_diff: float | None = None  # compiled vs eager output
+    # vs another run's outputs in the same mode (compile-safe-fix --verify: fixed vs original tree)
+    max_abs_diff_vs_reference: float | None = None
     latency_ms_median: float | None = None
     latency_ms_p90: float | None = None
     eager_latency_ms_median: float | None = None

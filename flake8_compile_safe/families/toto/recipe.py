@@ -26,7 +26,7 @@ import ast
 
 import libcst as cst
 
-from ...fixers import generic
+from ...fixers.recipes import support as generic
 from ...fixers.cstutil import ReplaceNames, add_decorator, code, dotted, expr, find_method, names_in, stmt, stmts
 from ...fixers.recipes import Recipe, RecipeResult
 
@@ -433,7 +433,8 @@ class TotoRecipe(Recipe):
                 new = _graph_break_cache(cls)
                 if new is not None:
                     self._replace(result, modules, path, cls, new)
-                    result.notes.append(f"TCS001 {path}: {cls.name.value} cache methods -> @torch.compiler.disable (toto recipe)")
+                    result.note("TCS001", path, modules[path], cls.name.value,
+                                "cache methods -> @torch.compiler.disable", self.name)
             return result
         if not attns:
             return result  # the cache rewrite changes what readers get: never do half of it
@@ -441,8 +442,9 @@ class TotoRecipe(Recipe):
             new = rewrite_cache_tensor_index(cls)
             if new is not None:
                 self._replace(result, modules, path, cls, new)
-                result.notes.append(f"TCS003 {path}: {cls.name.value} -> tensor write head, index_copy_ writes, "
-                                    "full-buffer reads, host-side lookup table and length mirror, static buffers (toto recipe)")
+                result.note("TCS003", path, modules[path], cls.name.value,
+                            "tensor write head, index_copy_ writes, full-buffer reads, host-side lookup table and "
+                            "length mirror, static buffers", self.name)
         if not result.modules:
             return result
         for path, cls in attns:
@@ -450,8 +452,8 @@ class TotoRecipe(Recipe):
             new = cls.visit(rw)
             if rw.changed:
                 self._replace(result, modules, path, cls, new)
-                result.notes.append(f"TCS004 {path}: {cls.name.value} -> tensor offset, cache mask instead of "
-                                    "data-dependent is_causal (toto recipe)")
+                result.note("TCS004", path, modules[path], cls.name.value,
+                            "tensor offset, cache mask instead of data-dependent is_causal", self.name)
         return result
 
     @staticmethod
