@@ -102,7 +102,7 @@ def _tree(args) -> Path:
 
 
 def _copy(tree: Path, dest: Path, rewrites: dict[str, bytes]) -> Path:
-    from flake8_compile_safe.validate.cli import COPY_IGNORE
+    from flake8_compile_safe.validate.fixcopy import COPY_IGNORE
 
     shutil.copytree(tree, dest, ignore=COPY_IGNORE)
     for rel, data in rewrites.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from . import __version__
+from . import __version__, option_checks
 from .analysis import analyze_index, report_for_root
 from .findings import Finding
 from .project import ProjectIndex, find_project_root
@@ -60,6 +60,11 @@ class CompileSafeChecker:
         cls.compile_safe_root = options.compile_safe_root or None
         cls.compile_safe_roots = tuple(r for r in (options.compile_safe_roots or ()) if r)
         cls.compile_safe_explain = bool(getattr(options, "compile_safe_explain", False))
+        try:  # a typo must not turn the linter off silently (option_checks.py)
+            option_checks.check_root(cls.compile_safe_root)
+            option_checks.check_selected(options)
+        except option_checks.OptionProblem as problem:
+            option_checks.fail(problem)
         # flake8 reports unreadable files as E902 (missing, unreadable) and E999 (syntax error), and
         # `--select=TCS` would hide them: a file we could not check must never pass silently.
         chosen = [*(getattr(options, "select", None) or []), *(getattr(options, "extend_select", None) or [])]
@@ -67,10 +72,13 @@ class CompileSafeChecker:
             options.extend_select = [*(getattr(options, "extend_select", None) or []), "E902", "E999"]
         cls.enabled = _tcs_selected(options)
         if cls.enabled:
-            cls._prebuild(filenames or ["."])
+            roots = cls._prebuild(filenames or ["."])
+            for name in option_checks.unmatched_roots(cls.compile_safe_roots, roots):
+                option_checks.warn(f"--compile-safe-roots {name}: nothing of that name is defined under "
+                                   f"{', '.join(map(str, roots)) or 'the linted paths'}; it adds no compiled root")
 
     @classmethod
-    def _prebuild(cls, filenames) -> None:
+    def _prebuild(cls, filenames) -> list[Path]:
         """Analyse each project now, before ``--jobs`` forks workers, in a child process.
 
         Forked workers inherit the findings instead of each re-indexing the whole project (where
@@ -86,6 +94,7 @@ class CompileSafeChecker:
                 report_for_root(root, cls.compile_safe_roots, in_child=True)
             except Exception:  # noqa: BLE001 - run() retries per file and reports what failed
                 pass
+        return sorted(roots)
 
     def run(self):
         if not self.enabled:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -118,9 +119,32 @@ def test_report_written(quick):
     report = quick["work"] / "report"
     md = (report / "report.md").read_text()
     assert "## Checklist" in md and "## Results" in md and "static recall" in md
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(md)
+    heads = [t for i, t in enumerate(tokens) if t.type == "inline" and tokens[i - 1].type == "th_open"]
+    cells = [t for i, t in enumerate(tokens) if t.type == "inline" and tokens[i - 1].type == "td_open"]
+    assert [t.content for t in heads][:3] == ["variant", "mode", "graphs"]
+    assert len(cells) == 4 * len(heads)  # original/fixed x eager/default, every row whole
+    assert "RANDOM weights" in md and "not Toto's accuracy" in md
     if importlib.util.find_spec("matplotlib") is not None:
         png = report / "chart.png"
         assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_output_explains_itself(quick):
+    out = quick["proc"].stdout
+    # progress while compiling: phase, graphs so far, elapsed seconds
+    assert re.search(r"\] original: compiling \(default\): first run, \d+ graphs? so far, \d+ s", out), out[:3000]
+    assert re.search(r"\] fixed: timed run 1 of 5 \(default", out)
+    # what the fixer did
+    assert re.search(r"compile-safe-fix --strategy tensor-index: \d+ files checked, 2 changed", out)
+    assert "2 files changed," in out and "insertions(+)" in out
+    # the table's legend, the workload, the recall explained, where the files are
+    assert "columns:" in out and "  vs orig comp " in out and "  cg skip " in out
+    assert "workload: Toto 'tiny'" in out and "RANDOM weights" in out
+    assert re.search(r"the \d+ recompile lines? without a finding: \d+ tensor-shape guards?", out)
+    assert f"work directory: {quick['work'] / 'w'}" in out
 
 
 def test_total_time_under_budget(quick):

@@ -239,7 +239,7 @@ def test_table_events_and_report(tmp_path):
     table = format_table(rows)
     assert "original" in table and "23" in table and "0 (pred)" in table and "4 (pred)" in table
     assert "mae" in table.splitlines()[0]
-    assert "toto/a.py:3" in format_events(rows) and "[not flagged]" in format_events(rows)
+    assert "toto/a.py:3" in format_events(rows) and "[not flagged: other guard]" in format_events(rows)
     meta = {"model": "m:f", "path": "/x", "device": "cpu", "torch": "x", "warmup": 2, "runs": 5,
             "workload_args": {}, "command": "compile-safe-validate --quick", "fixer": None}
     written = write_report(tmp_path / "rep", rows, checklist(rows, "fixed", 1.0, 1e-3), meta)

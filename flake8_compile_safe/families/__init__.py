@@ -12,6 +12,9 @@ only by the stage that needs them:
   ``compile-safe-validate --family NAME[:WORKLOAD]`` runs them there.
 * ``recipe``: the fixer's multi-file rewrite for this family (libcst), ``"module:ClassName"``; the
   fixer's recipe registry (``flake8_compile_safe.fixers.recipes.all_recipes``) instantiates it.
+* ``kept_after_fix``: the findings the recipe leaves in the fixed tree on purpose, each with why
+  (:class:`KeptFinding`); the demo prints them after linting the fixed copy, and a test checks
+  that they are exactly the findings left.
 
 The generic core (linter, fixer, validation) never names a family: it goes through
 :func:`all_families` / :func:`get_family`.
@@ -31,6 +34,19 @@ DEFAULT_FAMILY = "toto"
 
 
 @dataclass(frozen=True)
+class KeptFinding:
+    """A finding left in the family's fixed tree on purpose, and why."""
+
+    file: str  # relative to the source root: "toto/model/backbone.py"
+    code: str  # "TCS003"
+    text: str  # a piece of the finding's source line (stable when lines move)
+    why: str  # one or two sentences, measured claims only
+
+    def matches(self, file: str, code: str, line_text: str) -> bool:
+        return file == self.file and code == self.code and self.text in line_text
+
+
+@dataclass(frozen=True)
 class Family:
     name: str  # folder name: "toto"
     dist: str  # distribution on the package registry: "toto-ts"
@@ -41,6 +57,7 @@ class Family:
     recipe: str | None = None  # "module:RecipeClass" for compile-safe-fix, or None
     runtime_deps: tuple[str, ...] = ()  # requirements the factories import besides torch
     about: str = ""  # one paragraph: what the model is and what dynamo trips on in it
+    kept_after_fix: tuple[KeptFinding, ...] = ()  # findings the recipe leaves on purpose
     # What benchmarks/recall.py does with each workload: "recall" (dynamo trips on it: the linter
     # must flag its events; the default), "precision" (compiles clean: only false alarms count) or
     # "skip" (too heavy for the benchmark, e.g. a full-size config).

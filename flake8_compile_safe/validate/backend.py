@@ -62,8 +62,9 @@ def _user_loc(node, roots):
 
 
 class RecordingBackend:
-    def __init__(self, mode: str, backend: str, device: str, roots: list[str]):
+    def __init__(self, mode: str, backend: str, device: str, roots: list[str], on_graph=None):
         self.mode = mode
+        self.on_graph = on_graph  # called with the number of graphs so far (progress)
         self.backend = backend
         self.device = device
         self.roots = [os.path.join(os.path.abspath(r), "") for r in roots]
@@ -88,6 +89,8 @@ class RecordingBackend:
                 record.symint_names.append(_source_name(placeholders[i]) if i < len(placeholders) else f"arg{i}")
         record.file, record.line, record.anchor = self._symint_use(placeholders, record.symint_positions)
         self.graphs.append(record)
+        if self.on_graph is not None:
+            self.on_graph(len(self.graphs))
         return self._wrap(self._compile(gm, example_inputs), record)
 
     def _compile(self, gm, example_inputs):

@@ -5,11 +5,12 @@
     compile-safe-validate --quick                               # the default family, fixed vs original, CPU
 
 Each variant (the original tree, and with ``--fix`` a copy rewritten by ``compile-safe-fix``) runs
-in its own worker subprocess (:mod:`flake8_compile_safe.validate.harness`), eager and compiled;
-the linter runs here, in process, on each variant's tree and every dynamo event is matched to its
-findings (:mod:`.crosscheck`). Prints a table, the events and a checklist; writes JSON and a report.
+in its own worker subprocess (:mod:`flake8_compile_safe.validate.harness`), eager and compiled,
+its progress printed as it goes (:mod:`.progress`); the linter runs here, in process, on each
+variant's tree and every dynamo event is matched to its findings (:mod:`.crosscheck`). Prints a
+table with its legend, the events and a checklist; writes JSON and a report.
 
-Exit status: 0 checklist passed; 1 checklist failed; 2 bad input or a run that failed.
+Exit status: 0 checklist passed; 1 checklist failed; 2 bad input or a run that failed; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -18,22 +19,63 @@ import argparse
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
+from .. import __version__
 from .crosscheck import crosscheck, lint_tree
+from .fixcopy import CopyError, FixedCopy, fix_copy
 from .options import OptionError, RunOptions
+from .progress import ProgressPrinter, run_with_progress
 from .records import RunResult
-from .report import checklist, format_events, format_table, write_report
+from .report import checklist, format_events, format_legend, format_table, write_report
+from .table import timing_note
 
 PROG = "compile-safe-validate"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-COPY_IGNORE = shutil.ignore_patterns("__pycache__", ".git", ".hg", ".venv", "venv", ".tox", ".nox", "*.pyc")
+
+DESCRIPTION = """\
+Dynamo's verdict on a model, line by line against the linter: graph breaks, frame skips,
+recompiles and CUDA-graph skips (predicted on CPU) with their source lines, the TCS findings
+next to each, accuracy and latency. With a model family (the default), the family's real
+source is validated as is and after compile-safe-fix, against a checklist.
+
+  compile-safe-validate --quick                              the default family, original vs fixed, CPU
+  compile-safe-validate --model MODULE:FACTORY --path DIR    any model: FACTORY() returns (model, run)
+  compile-safe-validate --family NAME[:WORKLOAD]             a model family's source and workload"""
+
+EPILOG = """\
+exit codes:
+  0    the checklist passed
+  1    the checklist failed (the table and the events say why)
+  2    bad input (an option, the model, a path) or a worker run that failed: one line on stderr
+  130  interrupted
+
+Write-up, JSON fields and troubleshooting: docs/validation.md"""
+
+
+def _torch_version() -> str:
+    try:
+        return metadata.version("torch")  # without importing torch (seconds)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Plain text; every option's default shown unless its help already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if not action.option_strings or "default" in text or default is None or default is False \
+                or default == [] or default == argparse.SUPPRESS:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 class CliError(Exception):
@@ -47,42 +89,60 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog=PROG, description=__doc__.split("\n\n")[0])
+    ap = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=_HelpFormatter)
+    ap.add_argument("--version", action="version",
+                    version=f"%(prog)s {__version__} (flake8-compile-safe; torch {_torch_version()}, "
+                            f"Python {sys.version.split()[0]})")
     what = ap.add_mutually_exclusive_group()
     what.add_argument("--model", metavar="MODULE:FACTORY",
-                      help="FACTORY() returns (model, run): model an nn.Module, run(m) one workload with it")
+                      help="FACTORY() returns (model, run): model an nn.Module, run(m) one workload with it "
+                           "(default: none; a model family is validated)")
     what.add_argument("--family", metavar="NAME[:WORKLOAD]",
-                      help="a model family's fetched source and validation workload (default: the default "
-                           "family, flake8_compile_safe.families.DEFAULT_FAMILY)")
+                      help="a model family's fetched source and validation workload (default: "
+                           f"{_default_family()}, its first workload)")
     ap.add_argument("--path", "--source", dest="path", metavar="DIR",
                     help="tree put first on sys.path and analysed by the linter (default: the directory "
                          "holding MODULE's package, or the family's fetched source)")
-    ap.add_argument("--config", metavar="WORKLOAD", help="the family's workload (same as --family NAME:WORKLOAD)")
-    wl = ap.add_argument_group("workload arguments (passed to FACTORY as keyword arguments when given)")
-    wl.add_argument("--steps", type=int, help="decode steps")
-    wl.add_argument("--context", type=int, help="context length")
-    wl.add_argument("--csv", help="data file (must exist)")
-    wl.add_argument("--checkpoint", help="local weights directory (must exist)")
+    ap.add_argument("--config", metavar="WORKLOAD", help="the family's workload (same as --family NAME:WORKLOAD; "
+                    "default: the family's first)")
+    wl = ap.add_argument_group("workload arguments (passed to FACTORY as keyword arguments when given; "
+                               "default: the factory's own defaults)")
+    wl.add_argument("--steps", type=int, metavar="N", help="decode steps")
+    wl.add_argument("--context", type=int, metavar="N", help="context length")
+    wl.add_argument("--csv", metavar="FILE", help="data file (must exist)")
+    wl.add_argument("--checkpoint", metavar="DIR", help="local weights directory (must exist)")
     wl.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
                     help="any other keyword argument (VALUE read as JSON when it parses, else a string)")
     fix = ap.add_mutually_exclusive_group()
     fix.add_argument("--fix", action="store_true", help="also validate a copy fixed by compile-safe-fix "
                      "(the default with a family)")
     fix.add_argument("--no-fix", action="store_true", help="validate the original only (the default with --model)")
-    ap.add_argument("--fixed", metavar="DIR", help="an already-fixed tree to validate as the fixed variant")
-    ap.add_argument("--strategy", default="tensor-index", help="compile-safe-fix strategy")
+    ap.add_argument("--fixed", metavar="DIR", help="an already-fixed tree to validate as the fixed variant "
+                    "(default: a copy fixed now, with --fix or a family)")
+    ap.add_argument("--strategy", default="tensor-index", choices=("tensor-index", "graph-break"),
+                    help="compile-safe-fix strategy for the fixed copy")
     RunOptions.add_arguments(ap)
-    ap.add_argument("--min-speedup", type=float, default=1.0,
-                    help="checklist: compiled target variant must be this much faster than eager")
-    ap.add_argument("--atol", type=float, default=1e-3, help="checklist: max abs diff compiled vs eager")
-    ap.add_argument("--json", dest="json_path", help="write the results here (one object, see docs/validation.md)")
-    ap.add_argument("--report", help="write report.md and chart.png into this directory")
-    ap.add_argument("--workdir", help="keep the fixed copy, options, raw results and logs here (default: temp dir)")
-    ap.add_argument("--timeout", type=int, default=1800, help="seconds per worker run")
-    ap.add_argument("--no-lint", action="store_true", help="skip the static cross-check")
+    ap.add_argument("--min-speedup", type=float, default=1.0, metavar="X",
+                    help="checklist: the compiled target variant must be at least X times faster than its eager run")
+    ap.add_argument("--atol", type=float, default=1e-3, metavar="TOL",
+                    help="checklist: largest allowed abs difference, compiled vs eager output")
+    ap.add_argument("--json", dest="json_path", metavar="FILE",
+                    help="write the results here (one object, see docs/validation.md; default: not written)")
+    ap.add_argument("--report", metavar="DIR", help="write report.md and chart.png into this directory "
+                    "(default: not written; with --quick, WORKDIR/report)")
+    ap.add_argument("--workdir", metavar="DIR", help="keep the fixed copy, options, raw results and worker logs "
+                    "here (default: a new temporary directory, kept and named at the end)")
+    ap.add_argument("--timeout", type=int, default=1800, metavar="S", help="seconds allowed per worker run")
+    ap.add_argument("--no-lint", action="store_true", help="skip the static cross-check (no TCS column, no recall)")
     ap.add_argument("--quick", action="store_true",
-                    help="CPU, 1 thread, the family's first workload, a report in --report or the workdir")
+                    help="CPU, 1 thread, the family's first workload, a report in --report or WORKDIR/report")
     return ap
+
+
+def _default_family() -> str:
+    from ..families import DEFAULT_FAMILY
+
+    return DEFAULT_FAMILY
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,6 +156,7 @@ class Target:
     family: str | None = None
     expect_package: str | None = None
     workload_args: dict = field(default_factory=dict)
+    workload: str = ""  # "FAMILY:WORKLOAD" for a family, else the factory spec
 
 
 def _default_model_path(module: str) -> Path:
@@ -153,7 +214,7 @@ def resolve_target(args) -> Target:
         path = Path(args.path).resolve() if args.path else _default_model_path(module)
         if not path.is_dir():
             raise CliError(f"{args.path}: --path is not a directory")
-        return Target(args.model, path, workload_args=workload_args)
+        return Target(args.model, path, workload_args=workload_args, workload=args.model)
     from ..families import DEFAULT_FAMILY, get_family
 
     name, _, workload = (args.family or DEFAULT_FAMILY).partition(":")
@@ -172,28 +233,26 @@ def resolve_target(args) -> Target:
             path = family.source()
         except RuntimeError as exc:
             raise CliError(str(exc)) from None
-    return Target(factory, path, family.name, family.package, workload_args)
+    chosen = workload or next(k for k, v in family.factories.items() if v == factory)
+    return Target(factory, path, family.name, family.package, workload_args, f"{family.name}:{chosen}")
 
 
 # ---------------------------------------------------------------------------------------------
 # running the fixer and the workers
 
 
-def run_fixer(original: Path, dest: Path, strategy: str) -> dict:
-    """Copy ``original`` to ``dest`` and rewrite the copy with compile-safe-fix, in process."""
-    from ..fixers import api
-
-    if dest.exists():
-        shutil.rmtree(dest)
-    shutil.copytree(original, dest, ignore=COPY_IGNORE)
-    started = time.perf_counter()
+def run_fixer(original: Path, dest: Path, strategy: str) -> FixedCopy:
+    """Copy ``original`` to ``dest``, rewrite the copy with compile-safe-fix (in process), say what changed."""
     try:
-        report = api.fix_paths([str(dest)], strategy=strategy)
-    except ValueError as exc:  # unknown strategy
+        fixed = fix_copy(original, dest, strategy)
+    except (CopyError, ValueError) as exc:  # a destination we must not touch; an unknown strategy
         raise CliError(str(exc)) from None
-    return {"strategy": strategy, "seconds": round(time.perf_counter() - started, 2),
-            "changed": len(report.changed), "fixes": len(report.notes), "analysis": report.analysis,
-            "errors": [o.error for o in report.errors]}
+    _progress(fixed.summary())
+    for line in fixed.diffstat():
+        print(line, flush=True)
+    for error in fixed.errors:
+        _progress(f"skipped by the fixer: {error}")
+    return fixed
 
 
 def _env() -> dict:
@@ -208,21 +267,22 @@ def run_worker(options: RunOptions, work: Path, timeout: int) -> RunResult:
     opts_path, out, log_path = work / f"{name}.options.json", work / f"{name}.json", work / f"{name}.log"
     out.unlink(missing_ok=True)
     options.write(opts_path)
-    cmd = [sys.executable, "-m", "flake8_compile_safe.validate.harness", str(opts_path), str(out)]
+    progress = work / f"{name}.progress"
+    cmd = [sys.executable, "-m", "flake8_compile_safe.validate.harness", str(opts_path), str(out), str(progress)]
     prefix = "" if name == "original" else f"{name}: "
+    printer = ProgressPrinter(f"[{PROG}] {name}: ")
     try:
-        with open(log_path, "w") as log:
-            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(), timeout=timeout)
+        returncode = run_with_progress(cmd, log_path, progress, printer, _env(), timeout)
     except subprocess.TimeoutExpired:
         raise CliError(f"{prefix}worker timed out after {timeout}s (log: {log_path})") from None
     if out.is_file():
         result = RunResult.from_json(json.loads(out.read_text()))
         if result.error:
             raise CliError(prefix + result.error)
-        if proc.returncode == 0:
+        if returncode == 0:
             return result
     lines = [ln for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()]
-    raise CliError(f"{prefix}worker failed (exit {proc.returncode}): {lines[-1] if lines else 'no output'} "
+    raise CliError(f"{prefix}worker failed (exit {returncode}): {lines[-1] if lines else 'no output'} "
                    f"(log: {log_path})")
 
 
@@ -266,15 +326,18 @@ def _main(args) -> int:
         raise CliError(str(exc)) from None
     t_start = time.perf_counter()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="compile-safe-validate-")).resolve()
-    work.mkdir(parents=True, exist_ok=True)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"{args.workdir}: cannot create the work directory: {exc.strerror or exc}") from None
     runs: list[RunResult] = []
     fixer_info = None
     lint_status: dict[str, str] = {}
     for name, tree in _variants(args, target).items():
         if tree is None:
             tree = work / "fixed"
-            _progress(f"compile-safe-fix --strategy {args.strategy} on a copy: {tree}")
-            fixer_info = run_fixer(target.path, tree, args.strategy)
+            _progress(f"fixing a copy of {target.path}: {tree}")
+            fixer_info = run_fixer(target.path, tree, args.strategy).to_json()
         _progress(f"running {name}: {tree}")
         options = RunOptions(**{**base.to_json(), "variant": name, "path": str(tree)})
         run = run_worker(options, work, args.timeout)
@@ -285,14 +348,31 @@ def _main(args) -> int:
             lint_status[name] = f"unavailable: {problem}" if findings is None else f"{len(findings)} findings"
         crosscheck(run, findings)
         runs.append(run)
-    return _finish(args, target, runs, fixer_info, lint_status, time.perf_counter() - t_start, work)
+    code = _finish(args, target, runs, fixer_info, lint_status, time.perf_counter() - t_start, work)
+    what = "worker logs, options and raw results" + (", the fixed copy (fixed/)" if fixer_info else "")
+    if args.workdir:
+        print(f"work directory: {work} ({what})")
+    else:
+        print(f"work directory: {work} ({what}; a temporary directory kept for you to look at: "
+              "delete it when done, or pass --workdir DIR)")
+    return code
 
 
 def _finish(args, target, runs, fixer_info, lint_status, total_s, work) -> int:
     rows = [row for run in runs for row in run.results]
     target_variant = "fixed" if any(r.variant == "fixed" for r in runs) else "original"
     checks = checklist(rows, target_variant, args.min_speedup, args.atol)
-    print(format_table(rows))
+    first = runs[0]
+    legend = {k: v for run in runs for k, v in run.metric_legend.items()}
+    print()
+    if first.about:
+        print(f"workload: {first.about}")
+    print(format_table(rows, legend))
+    note = timing_note(rows)
+    if note:
+        print(note)
+    print("columns:")
+    print(format_legend(rows, legend))
     events = format_events(rows)
     if events:
         print()
@@ -302,9 +382,9 @@ def _finish(args, target, runs, fixer_info, lint_status, total_s, work) -> int:
         print(f"[{'PASS' if c.ok else 'FAIL'}] {c.variant}/{c.mode}: {c.check} (value: {c.value})")
     passed = bool(checks) and all(c.ok for c in checks)
     print(f"checklist: {'PASSED' if passed else 'FAILED'} ({total_s:.0f} s)")
-    first = runs[0]
-    meta = {"model": target.factory, "family": target.family, "path": str(target.path),
+    meta = {"model": target.factory, "family": target.family, "workload": target.workload, "path": str(target.path),
             "workload_args": target.workload_args, "device": first.device, "torch": first.torch,
+            "threads": first.threads, "about": first.about, "metric_legend": legend,
             "warmup": args.warmup, "runs": args.runs, "command": " ".join([PROG] + (args._argv or []))}
     if args.json_path:
         doc = {"tool": PROG, **meta, "passed": passed, "total_s": round(total_s, 1),

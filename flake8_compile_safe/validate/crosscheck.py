@@ -7,6 +7,8 @@ For each compiled mode of a run (:class:`~flake8_compile_safe.validate.records.R
   none; ``None``: the linter did not run, or the line lies outside the tree or is unknown);
 * ``break_recall`` / ``recompile_recall``: distinct graph-break/frame-skip lines (recompile lines)
   under the tree, and how many of them are flagged; lines outside it are counted in ``outside``;
+  the unflagged recompile lines are counted by guard kind (:func:`.guards.guard_kind`: shape,
+  value, type, other), so the report can say what they are;
 * ``unconfirmed_findings``: findings on lines the eager workload executed where dynamo reported
   no event within the window, and no recompile guard or re-record input names the state the
   finding says is written (see :func:`names_state`). Each is either a hazard that only shows on a
@@ -20,6 +22,7 @@ import os
 import re
 from pathlib import Path
 
+from .guards import guard_kind
 from .records import BREAK_KINDS, FLAG_WINDOW, RECOMPILE_KINDS, Event, ModeResult, Recall, RunResult, \
     UnconfirmedFinding
 
@@ -64,6 +67,10 @@ def _recall(events: list[Event], kinds: tuple[str, ...]) -> Recall:
         else:
             recall.total += 1
             recall.flagged += bool(event.flagged)
+            if not event.flagged and event.kind in RECOMPILE_KINDS:
+                kind = guard_kind(event.reason)
+                recall.unflagged[kind] = recall.unflagged.get(kind, 0) + 1
+                recall.examples.setdefault(kind, event.reason[:60])
     return recall
 
 

@@ -3,12 +3,13 @@
 Run in its own subprocess, so that the model package is imported from that tree and dynamo
 starts from a clean state::
 
-    python -m flake8_compile_safe.validate.harness OPTIONS.json RESULT.json
+    python -m flake8_compile_safe.validate.harness OPTIONS.json RESULT.json [PROGRESS]
 
 ``OPTIONS.json`` is a :class:`~flake8_compile_safe.validate.options.RunOptions` record,
 ``RESULT.json`` a :class:`~flake8_compile_safe.validate.records.RunResult` (exit 0), or one with
 ``error`` set when the workload could not be measured (exit 2: bad module, factory, or eager
-run).
+run). ``PROGRESS`` (optional) receives one JSON line per change of phase, step or graph count
+(:mod:`.progress`); the CLI prints them while the worker runs.
 
 In that process: ``--path`` goes first on ``sys.path``; ``FACTORY(**workload_args)`` builds
 ``(model, run[, metrics])`` (:mod:`.workload`); the first eager ``run(model)`` is traced for
@@ -36,6 +37,7 @@ from .backend import RecordingBackend
 from .coverage import LineCoverage
 from .dynamo_log import EventLog, parse_events
 from .options import RunOptions
+from .progress import ProgressWriter
 from .records import Event, ModeResult, RunResult
 from .workload import Workload, WorkloadError, build, describe, load_factory, output_tensors
 
@@ -66,8 +68,9 @@ def aggregate(events: list[Event], root: str) -> list[Event]:
 
 
 class Harness:
-    def __init__(self, options: RunOptions):
+    def __init__(self, options: RunOptions, progress: ProgressWriter | None = None):
         self.options = options
+        self.progress = progress or ProgressWriter(None)
         self.path = os.path.abspath(options.path)
         self.torch = None
         self.device = "cpu"
@@ -97,6 +100,7 @@ class Harness:
         torch.manual_seed(self.options.seed)  # a factory that draws random weights draws the same ones each run
         with torch.device(device):
             self.workload = build(factory, self.options.factory, self.options.workload_args)
+        result.about, result.metric_legend = self.workload.about, self.workload.metric_legend
 
     def _check_package(self) -> None:
         name = self.options.expect_package
@@ -148,6 +152,7 @@ class Harness:
         model = self.workload.model
         self._reset_peak()
         coverage = LineCoverage(self.path)
+        self.progress.phase("eager", step=1, of=self.options.warmup)
         with coverage:
             out = self._run(model, "run(model) (eager)")
         output_tensors(out, "run(model)")
@@ -156,7 +161,8 @@ class Harness:
         if not result.executed:
             raise WorkloadError(f"the workload executed no line under {self.path}: is the model imported "
                                 "from another tree? (--path must hold its source)")
-        for _ in range(self.options.warmup - 1):
+        for i in range(self.options.warmup - 1):
+            self.progress.phase("eager", step=i + 2, of=self.options.warmup)
             out = self._run(model, "run(model) (eager)")
         self.eager_out = [t.detach().clone() for t in output_tensors(out)]
         self.eager_extra = self._metrics(out)
@@ -182,19 +188,23 @@ class Harness:
         counters.clear()
         self._reset_peak()
         log = EventLog().install(torch)
-        backend = RecordingBackend(mode, options.backend, self.device, [self.path])
+        backend = RecordingBackend(mode, options.backend, self.device, [self.path],
+                                   on_graph=self.progress.graph_compiled)
         eager_lat: list[float] = []
         n_warm = 0
         try:
             compiled = torch.compile(model, backend=backend)
+            self.progress.phase("compile", mode)
             t0 = time.perf_counter()
             self._run(compiled, "run(compiled model)")
             first_s = time.perf_counter() - t0
-            for _ in range(options.warmup - 1):
+            for i in range(options.warmup - 1):
+                self.progress.phase("warmup", mode, i + 2, options.warmup)
                 self._run(compiled, "run(compiled model)")
             n_warm = len(log.records)
             comp_lat, out = [], None
-            for _ in range(options.runs):
+            for i in range(options.runs):
+                self.progress.phase("timed", mode, i + 1, options.runs)
                 eager_lat.append(self._timed(model, "run(model) (eager)")[1])
                 out, ms = self._timed(compiled, "run(compiled model)")
                 comp_lat.append(ms)
@@ -255,10 +265,10 @@ def compare_outputs(harness: Harness, result: RunResult) -> None:
             default=0.0)
 
 
-def measure(options: RunOptions) -> RunResult:
+def measure(options: RunOptions, progress: ProgressWriter | None = None) -> RunResult:
     warnings.filterwarnings("ignore")
     result = RunResult(options.variant, options.factory, os.path.abspath(options.path))
-    harness = Harness(options)
+    harness = Harness(options, progress)
     try:
         harness.setup(result)
         eager = harness.eager(result)
@@ -281,11 +291,16 @@ def measure(options: RunOptions) -> RunResult:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) != 2:
-        print("usage: python -m flake8_compile_safe.validate.harness OPTIONS.json RESULT.json", file=sys.stderr)
+    if len(argv) not in (2, 3):
+        print("usage: python -m flake8_compile_safe.validate.harness OPTIONS.json RESULT.json [PROGRESS]",
+              file=sys.stderr)
         return 2
     options = RunOptions.read(Path(argv[0]))
-    result = measure(options)
+    progress = ProgressWriter(argv[2] if len(argv) == 3 else None)
+    progress.phase("build")
+    result = measure(options, progress)
+    progress.phase("done")
+    progress.close()
     Path(argv[1]).write_text(json.dumps(result.to_json(), indent=1, default=str))
     if result.error:
         print(f"harness: error: {result.error}", file=sys.stderr)

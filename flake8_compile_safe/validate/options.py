@@ -38,18 +38,20 @@ class RunOptions:
     reference_outputs: str | None = None
     modes: list[str] = field(default_factory=lambda: ["default"], metadata=_flag(
         "--mode", "torch.compile mode: default, reduce-overhead, max-autotune (repeatable; default: default)",
-        action="append"))
+        action="append", metavar="MODE"))
     backend: str = field(default="inductor", metadata=_flag(
         "--backend", "inductor (real code generation, timed for real) or analysis (dynamo + AOT metadata "
         "only: same graphs, breaks, recompiles and predicted skips, much faster, timings meaningless)",
         choices=BACKENDS))
     device: str = field(default="auto", metadata=_flag("--device", "auto, cpu or cuda", choices=DEVICES))
     warmup: int = field(default=2, metadata=_flag(
-        "--warmup", "warm-up runs of the workload (the first compiles)", type=int))
+        "--warmup", "warm-up runs of the workload (the first compiles)", type=int, metavar="N"))
     runs: int = field(default=5, metadata=_flag("--runs", "timed runs, each interleaved with an eager one",
-                                                type=int))
-    seed: int = field(default=0, metadata=_flag("--seed", "torch.manual_seed before every run", type=int))
-    threads: int = field(default=0, metadata=_flag("--threads", "torch threads (0: torch's default)", type=int))
+                                                type=int, metavar="N"))
+    seed: int = field(default=0, metadata=_flag("--seed", "torch.manual_seed before every run", type=int,
+                                                metavar="N"))
+    threads: int = field(default=0, metadata=_flag("--threads", "torch threads (0: torch's default)", type=int,
+                                                   metavar="N"))
 
     # -- the CLI side ------------------------------------------------------------------------
     @classmethod

@@ -73,17 +73,26 @@ class Recall:
     flagged: int = 0
     total: int = 0
     outside: int = 0  # event lines outside the analysed tree, or with no line: not counted
+    # Recompile lines only: the unflagged ones by guard kind (``validate.guards``: shape, value,
+    # type, other), and one guard text per kind as an example.
+    unflagged: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, str] = field(default_factory=dict)
 
     @property
     def value(self) -> float | None:
         return self.flagged / self.total if self.total else None
 
     def to_json(self) -> dict:
-        return {"flagged": self.flagged, "total": self.total, "recall": self.value, "outside": self.outside}
+        out = {"flagged": self.flagged, "total": self.total, "recall": self.value, "outside": self.outside}
+        if self.unflagged:
+            out["unflagged"] = dict(self.unflagged)
+            out["examples"] = dict(self.examples)
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> "Recall":
-        return cls(data.get("flagged", 0), data.get("total", 0), data.get("outside", 0))
+        return cls(data.get("flagged", 0), data.get("total", 0), data.get("outside", 0),
+                   dict(data.get("unflagged", {})), dict(data.get("examples", {})))
 
 
 @dataclass
@@ -150,6 +159,10 @@ class RunResult:
     # Lines the eager workload executed, per file relative to ``path`` (the cross-check's coverage).
     executed: dict[str, list[int]] = field(default_factory=dict)
     error: str | None = None  # the run could not start (bad module, factory, or eager run): one line
+    # Optional words from the workload: ``run.about`` (one line on what is measured, e.g. "random
+    # weights") and ``metrics.legend`` ({metric: meaning}); shown with the results.
+    about: str = ""
+    metric_legend: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         out = asdict(self)

@@ -10,7 +10,9 @@ The contract (``compile-safe-validate --model``):
   a stateful model a prefill plus decode steps with its cache, reset at the start of each call)
   and returns a tensor or a tuple of tensors;
 * ``metrics(output)`` (optional) returns ``{name: float}``, reported in ``ModeResult.extra``
-  (e.g. a forecast's MAE against held-out truth), with ``<name>_diff`` = |compiled - eager|.
+  (e.g. a forecast's MAE against held-out truth), with ``<name>_diff`` = |compiled - eager|;
+* optional words for the reader: ``run.about`` (a string: what the workload is, e.g. that the
+  weights are random) and ``metrics.legend`` (``{name: meaning}``), shown with the results.
 """
 
 from __future__ import annotations
@@ -38,6 +40,18 @@ class Workload:
     model: Any  # torch.nn.Module
     run: Callable
     metrics: Callable | None = None
+
+    @property
+    def about(self) -> str:
+        about = getattr(self.run, "about", "")
+        return about if isinstance(about, str) else ""
+
+    @property
+    def metric_legend(self) -> dict[str, str]:
+        legend = getattr(self.metrics, "legend", None)
+        if not isinstance(legend, dict):
+            return {}
+        return {str(k): str(v) for k, v in legend.items()}
 
     def call(self, model, what: str = "run(model)"):
         try:

@@ -135,7 +135,22 @@ def workload(config: str, steps: int, context: int, csv: str | None, checkpoint:
     def metrics(forecast):
         return {"mae": float((forecast - truth).abs().mean())}
 
+    run.about, metrics.legend = describe_workload(config, checkpoint, csv, context, steps, patch)
     return stage, run, metrics
+
+
+def describe_workload(config, checkpoint, csv, context, steps, patch) -> tuple[str, dict[str, str]]:
+    """What the report says the run is, and what its ``mae`` means (random weights or not)."""
+    data = f"the series in {Path(csv).name}" if csv else "a seeded synthetic series"
+    steps_text = f"prefill of {context} points, then {steps} decode steps of {patch} points (KV cache)"
+    if checkpoint:
+        return (f"Toto with the weights in {checkpoint}, on {data}: {steps_text}",
+                {"mae": "forecast MAE against the held-out end of the series"})
+    shape = CONFIGS[config]
+    return (f"Toto '{config}' ({shape['num_layers']} layers, width {shape['embed_dim']}) with RANDOM weights "
+            f"(no checkpoint), on {data}: {steps_text}",
+            {"mae": "forecast MAE against the held-out end of the series; the weights are random, so it only "
+                    "shows that the variants agree: it is not Toto's accuracy"})
 
 
 class BackboneStage(torch.nn.Module):
