@@ -34,7 +34,8 @@ def _merge(old: StaticKind | None, new: StaticKind) -> StaticKind:
     classes = tuple(dict.fromkeys((*old.classes, *new.classes)))[:8]
     elems = tuple(dict.fromkeys((*old.elems, *new.elems)))[:8]
     return StaticKind(kind, classes, old.hier or new.hier, elems, old.elems_hier or new.elems_hier,
-                      old.func or new.func, old.boolean and new.boolean, typevar=old.typevar or new.typevar)
+                      old.func or new.func, old.boolean and new.boolean, typevar=old.typevar or new.typevar,
+                      external=old.external or new.external)
 
 
 class AttributeCollector:

@@ -9,18 +9,21 @@ the cache directory, and a directory that cannot be written turns the cache off 
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib
+import io
 import os
 import pickle
 import sys
 import tempfile
-from pathlib import Path
+from pathlib import Path, PosixPath, PurePosixPath, PureWindowsPath, WindowsPath
 
 from . import __version__
 
 # Bump when what a summary or a record holds changes (a new fact the rules read): every entry
 # written by another format is then ignored and rebuilt.
-CACHE_FORMAT = 8  # 8: runs_modules sees module containers and self methods; Tuple[()] indexed
+CACHE_FORMAT = 9  # 9: runs_modules sees module containers and self methods; Tuple[()] indexed
 CACHE_DIR_NAME = ".compile_safe_cache"
 DISABLE_ENV = "COMPILE_SAFE_NO_CACHE"
 MAGIC = b"flake8-compile-safe cache\n"
@@ -30,6 +33,37 @@ VERSION_LINE = f"{__version__} format={CACHE_FORMAT} python={sys.version_info[0]
 _warned: set[str] = set()
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+_PATH_CLASSES = {cls.__name__: cls for cls in (Path, PosixPath, WindowsPath, PurePosixPath, PureWindowsPath)}
+_OWN_FACTORIES = {("flake8_compile_safe.values", "_nothing")}
+
+
+class _EntryUnpickler(pickle.Unpickler):
+    """Loads only what the plugin writes: its own classes, ``ast`` nodes and paths.
+
+    The cache lives in the project tree, so a crafted entry (committed by mistake or on purpose)
+    must not run code: any other global (``os.system``, ``builtins.eval``, a function reached
+    through a module attribute) is refused and the entry is treated as corrupt.
+    """
+
+    def find_class(self, module: str, name: str):
+        if "." not in name:
+            if module == "ast":
+                obj = getattr(ast, name, None)
+                if isinstance(obj, type) and issubclass(obj, ast.AST):
+                    return obj
+            elif module == "pathlib" and name in _PATH_CLASSES:
+                return _PATH_CLASSES[name]
+            elif module.startswith("flake8_compile_safe."):
+                obj = getattr(importlib.import_module(module), name, None)
+                if (isinstance(obj, type) and obj.__module__ == module) or (module, name) in _OWN_FACTORIES:
+                    return obj
+        raise pickle.UnpicklingError(f"refused global {module}.{name}")
+
+
+def load_entry(data: bytes):
+    return _EntryUnpickler(io.BytesIO(data)).load()
 
 
 def warn(message: str) -> None:
@@ -99,7 +133,7 @@ class CacheStore:
             warn(f"cache entries in {self.directory} were written by another version; ignored, rebuilt")
             return None
         try:
-            return pickle.loads(data[header_end + 1:])
+            return load_entry(data[header_end + 1:])
         except Exception as exc:  # noqa: BLE001 - truncated or corrupt: any unpickling error
             self._ignore(path, f"corrupt ({type(exc).__name__})")
             return None

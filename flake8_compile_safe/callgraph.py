@@ -46,6 +46,15 @@ class Context:
         return self.func.display
 
 
+def none_tested(test: ast.expr) -> str | None:
+    """``x`` when the test is ``x is None``: the body runs only when ``x`` holds None."""
+    if (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and len(test.ops) == 1
+            and isinstance(test.ops[0], ast.Is) and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value is None):
+        return test.left.id
+    return None
+
+
 def is_compiling_test(node: ast.expr, module) -> bool:
     if isinstance(node, ast.Call):
         name = dotted(node.func)
@@ -243,7 +252,7 @@ class FunctionAnalyzer(Evaluator, CallResolver):
                 truth = self.static_truth(stmt.test)
                 body, orelse = body and truth is not False, orelse and truth is not True
                 if body:
-                    self._walk(stmt.body, True)
+                    self._walk_narrowed(stmt, none_tested(stmt.test))
                 if orelse:
                     self._walk(stmt.orelse, True)
             elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
@@ -260,6 +269,20 @@ class FunctionAnalyzer(Evaluator, CallResolver):
             elif isinstance(stmt, ast.Match):
                 for case in stmt.cases:
                     self._walk(case.body, True)
+
+    def _walk_narrowed(self, stmt: ast.If, name: str | None) -> None:
+        """Walk an ``if`` body; under ``if x is None:`` the old value of ``x`` is not there.
+
+        ``x = getattr(cfg, "xs", None)`` then ``if x is None: x = []; x.append(...)``: inside the
+        body ``x`` is what the body assigns (a fresh list), not the attribute; after the ``if``
+        it is either.
+        """
+        before = self.env.get(name) if name else None
+        if before is not None:
+            self.env[name] = NOTHING
+        self._walk(stmt.body, True)
+        if before is not None:
+            self.env[name] = join(before, self.env.get(name, NOTHING))
 
     def _bind_comprehensions(self, stmt: ast.stmt) -> None:
         """Bind comprehension targets (``for layer in self.layers`` inside ``[...]``) before use."""

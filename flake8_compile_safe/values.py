@@ -49,6 +49,9 @@ MODULE_CONTAINERS = {"torch.nn.ModuleList", "torch.nn.ModuleDict", "torch.nn.Seq
                      "torch.nn.modules.container.ModuleList", "torch.nn.modules.container.ModuleDict",
                      "torch.nn.modules.container.Sequential"}
 PARTIAL = {"functools.partial"}
+# Calls that return a TorchScript module: it runs in the TorchScript runtime, not in Python.
+TORCH_SCRIPTED = {"torch.jit.script", "torch.jit.trace", "torch.jit.freeze", "torch.jit.load",
+                  "torch.jit.trace_module"}
 
 # torch calls that return Python values (or objects), not tensors.
 TORCH_NON_TENSOR = {
@@ -197,6 +200,7 @@ class StaticKind:
     constant: object = None  # the literal, for `x = True` style flags
     is_constant: bool = False
     typevar: str | None = None  # an annotation naming a TypeVar (qualified): bound per subclass
+    external: str | None = None  # the library constructor it was built with (``torch.nn.LSTM``)
 
     @property
     def type_name(self) -> str | None:
@@ -367,7 +371,9 @@ class StaticKinds:
         if resolved in {"dict", "collections.defaultdict", "collections.OrderedDict"}:
             return StaticKind(DICT)
         if resolved.startswith("torch.nn.") and resolved.split(".")[-1][:1].isupper():
-            return StaticKind(MODULE)
+            return StaticKind(MODULE, external=resolved)
+        if resolved in TORCH_SCRIPTED:
+            return StaticKind(MODULE, external=resolved)
         if resolved.startswith("torch.") and torch_call_is_tensor(resolved):
             return StaticKind(TENSOR)
         klass = self.index.lookup_class(resolved)

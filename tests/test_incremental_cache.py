@@ -2,6 +2,7 @@
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flake8_compile_safe.analysis import _build_report
-from flake8_compile_safe.cache import MAGIC, CacheStore
+from flake8_compile_safe.cache import MAGIC, VERSION_LINE, CacheStore
 from flake8_compile_safe.incremental import STATS_FILE, IncrementalRun
 
 MODEL = '''\
@@ -170,6 +171,35 @@ def test_corrupt_truncated_and_foreign_entries_are_rebuilt_with_a_warning(tmp_pa
     assert found == expected and stats.entries_ignored == 1  # the broken project entry only
     found, stats = warm(root, cache)
     assert found == expected and stats.entries_ignored == 0 and stats.mode == "unchanged"
+
+
+class _RunsCode:
+    """What a crafted entry would hold: a global that runs a command when loaded."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_entry_never_runs_code(tmp_path, capsys):
+    root = make_project(tmp_path / "proj")
+    cache = root / ".compile_safe_cache"
+    (root / "pkg" / "deep.py").write_text(DEEP_HAZARD)
+    expected = cold(root)
+    warm(root, cache)
+    marker = tmp_path / "ran"
+    header = MAGIC + VERSION_LINE
+    for entry in (cache / "modules").iterdir():
+        entry.write_bytes(header + pickle.dumps(_RunsCode(marker)))
+    (root / "pkg" / "helper.py").write_text(HELPER + "\n")  # force reading the module entries
+    capsys.readouterr()
+    found, stats = warm(root, cache)
+    err = capsys.readouterr().err
+    assert not marker.exists()
+    assert found == expected and stats.entries_ignored > 0
+    assert all("ignored, rebuilt" in line for line in err.splitlines() if "warning" in line), err
 
 
 def flake8(root: Path, *args, **kwargs):

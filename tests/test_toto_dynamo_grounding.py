@@ -56,3 +56,17 @@ def test_breaks_are_on_the_expected_toto_lines(dynamo_events):
     reasons = {e["reason"] for e in dynamo_events if e["kind"] == "graph_break"}
     assert any("item()" in r for r in reasons)
     assert any("Data-dependent branching" in r for r in reasons)
+
+
+def test_a_tensor_assert_with_a_constant_message_is_no_break_and_not_flagged(dynamo_events, flagged, toto_model_run):
+    # embedding.py:54 `assert torch.eq(...).all(), "Patches cannot span multiple datasets"` runs every step
+    # and dynamo rewrites it to torch._assert_async: no event, so the linter must not flag it. util.py:198,
+    # the same kind of assert with an f-string message, is a "Data-dependent branching" break (flagged).
+    src = toto_model_run["src"]
+    executed = toto_model_run["doc"]["variants"][0]["executed"]["toto/model/embedding.py"]
+    assert 54 in executed
+    assert not [e for e in dynamo_events if e["file"] == "toto/model/embedding.py" and 52 <= (e["line"] or 0) <= 56]
+    assert (str((src / "toto/model/embedding.py").resolve()), 54) not in flagged
+    assert any(e["file"] == "toto/model/util.py" and e["line"] == 198 and "Data-dependent branching" in e["reason"]
+               for e in dynamo_events if e["kind"] == "graph_break")
+    assert "TCS004" in flagged[(str((src / "toto/model/util.py").resolve()), 198)]

@@ -179,6 +179,27 @@ def test_crosscheck_flags_recall_and_unconfirmed(tmp_path):
     assert run.results[0].events == [] and run.results[0].unconfirmed_findings == []
 
 
+def test_crosscheck_state_named_by_a_guard_confirms_the_write(tmp_path):
+    a = str(tmp_path / "pkg" / "a.py")
+    flag = FakeFinding("TCS010", a, 20, 20)
+    flag.data = {"state": "Layer.is_initialized"}
+    grown = FakeFinding("TCS011", a, 30, 30)
+    grown.data = {"state": "Layer.keys"}
+    other = FakeFinding("TCS011", a, 40, 40)
+    other.data = {"state": "Layer.values"}  # no guard or re-record names it
+    closure = FakeFinding("TCS010", a, 11, 11)
+    closure.data = {"state": "closure variable keys"}  # a local name: never matched by name
+    events = [Event("recompile", "pkg/b.py", 5, "cache.layers[0].is_initialized == False"),
+              Event("predicted_cudagraph_rerecord", "pkg/b.py", 9,
+                    "graph 3 called with 4 distinct values of (L['cache'].layers[0].keys.size()[2])"),
+              Event("recompile", "pkg/b.py", 7, "len(x.values()) == 2")]
+    run = _run(tmp_path, events)
+    crosscheck(run, [flag, grown, other, closure])
+    row = run.results[1]
+    assert [(u.code, u.line) for u in row.unconfirmed_findings] == [("TCS010", 11), ("TCS011", 40)]
+    assert row.executed_findings == 4
+
+
 def test_crosscheck_without_linter(tmp_path):
     run = _run(tmp_path, [Event("graph_break", "pkg/a.py", 10, "item")])
     crosscheck(run, None)

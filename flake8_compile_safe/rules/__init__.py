@@ -14,11 +14,12 @@ from .tcs009_forbidden_in_graph import ForbiddenInGraph
 from .tcs010_python_state_write import PythonStateWrite
 from .tcs011_state_created import StateCreated
 from .tcs012_tensor_check_raises import TensorCheckRaises
+from .tcs013_untraced_module import UntracedModule
 
 ALL_RULES: tuple[Rule, ...] = (
     StateMutation(), HostSync(), DataDependentIndex(), TensorControlFlow(), GraphBreakBeforeMutation(),
     SideEffectIO(), DataDependentArgument(), DataDependentShape(), ForbiddenInGraph(), PythonStateWrite(),
-    StateCreated(), TensorCheckRaises(),
+    StateCreated(), TensorCheckRaises(), UntracedModule(),
 )
 RULES_BY_CODE = {rule.code: rule for rule in ALL_RULES}
 

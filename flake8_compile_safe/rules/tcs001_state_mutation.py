@@ -16,12 +16,32 @@ def is_inplace_method(name: str) -> bool:
     return name.endswith("_") and not name.startswith("_") and name not in NOT_MUTATING_UNDERSCORE
 
 
-def tensor_state_is_safe(ctx, state) -> bool:
-    """Tensors of an nn.Module (buffers, parameters, plain tensor attributes) and tensors marked
-    with mark_static_address are static inputs: writing them in place keeps CUDA graphs."""
+def tensor_state_is_safe(ctx, state, base: ast.expr | None = None) -> bool:
+    """Tensors of an nn.Module (buffers, parameters, plain tensor attributes), tensors reached through
+    an nn.Module's attributes (``self.cache.keys`` in a module's method) and tensors marked with
+    mark_static_address are static inputs: writing them in place keeps CUDA graphs."""
     if state.klass is not None and state.kind in TENSOR_KINDS and ctx.is_module_class(state.klass):
         return True
-    return ctx.is_static(state)
+    return ctx.is_static(state) or (base is not None and reached_from_module(ctx, base))
+
+
+def reached_from_module(ctx, expr: ast.expr) -> bool:
+    """Whether ``expr`` is read through the attributes of an nn.Module object (``self.holder.cache``,
+    ``self.layers[0].keys``, or a local bound to ``self._state``).
+
+    Dynamo (torch 2.13, ``VariableBuilder.wrap_tensor``) marks every tensor whose source starts at an
+    nn.Module as a static input ("mark tensor attributes of nn modules static"), however many plain
+    objects lie in between; a tensor reached from an argument of the compiled call is not static.
+    """
+    node = expr
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+        if ctx.is_module_class(ctx.class_of(ctx.value(node))):
+            return True
+        origin = ctx.value(node).origin
+        if origin is not None and ctx.is_module_class(ctx.index.lookup_class(origin[0])):
+            return True
+    return False
 
 
 class StateMutation(Rule):
@@ -37,13 +57,19 @@ class StateMutation(Rule):
                     "a tensor) and in-place methods (`zero_`, `copy_`, `index_copy_`, ...) on a tensor held by a "
                     "plain object (a dataclass or any class that is not an `nn.Module`), on an element of a list "
                     "of tensors held by one, or on a tensor argument of a compiled root. Not flagged: buffers, "
-                    "parameters and tensor attributes of an `nn.Module`, tensors marked with "
+                    "parameters and tensor attributes of an `nn.Module`, tensors of plain objects read through "
+                    "an `nn.Module`'s attributes in the module's own code (`self.state.prev[:] = x`, "
+                    "`state = self._state; state.prev.add_(1)`: dynamo makes them static inputs), tensors marked with "
                     "`torch._dynamo.mark_static_address` (directly, or through a local that is then stored), "
                     "and objects the compiled call created itself. Python containers and attributes: TCS010.")
     why_bad = ("Dynamo lifts such tensors to graph inputs. A graph that writes into an input that is not a "
                "parameter, a buffer or a static address makes CUDA graphs (`mode=\"reduce-overhead\"`) skip "
                "the whole graph: \"skipping cudagraphs due to mutated inputs\" (checked on torch 2.13 from the "
-               "AOT metadata: the input is mutated and not in `static_input_indices`).")
+               "AOT metadata: the input is mutated and not in `static_input_indices`). Dynamo marks as static "
+               "every tensor whose source starts at an `nn.Module` (`VariableBuilder.wrap_tensor`: \"mark tensor "
+               "attributes of nn modules static\"), however many plain objects lie in between; a state object "
+               "passed to the compiled call as an argument is not, and neither is one whose method dynamo "
+               "starts a frame in after a graph break.")
     use_instead_note = ("Allocate the state as tensors on the model's device, mark them static once when not "
                         "compiling, and write with `index_copy_` at a tensor position.")
     fix_safety = ("A write into an element of a list of tensors, or into a tensor argument of the compiled "
@@ -167,6 +193,27 @@ class Model(torch.nn.Module):
 import torch
 
 
+class StreamState:
+    def __init__(self):
+        self.previous = torch.zeros(1, 4)
+        self.offset = torch.zeros(1, dtype=torch.long)
+
+
+class StreamingConv(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.state = StreamState()
+
+    def forward(self, x):
+        state = self.state
+        state.previous[:] = x  # read through the module's attribute: dynamo makes it a static input
+        self.state.offset.add_(1)
+        return x
+''', "state objects held by the module itself"),
+        Example('''\
+import torch
+
+
 class States:
     def __init__(self, n):
         self.states = []
@@ -233,7 +280,7 @@ class Model(torch.nn.Module):
         if found is None:
             return None
         state, label = found
-        if tensor_state_is_safe(ctx, state):
+        if tensor_state_is_safe(ctx, state, base):
             return None
         what = "in-place update of" if augmented and target is base else "in-place write into"
         return Hit(target, f"{what} {label}, a tensor that is not static",
@@ -253,7 +300,7 @@ class Model(torch.nn.Module):
         if found is None:
             return None
         state, label = found
-        if tensor_state_is_safe(ctx, state):
+        if tensor_state_is_safe(ctx, state, base):
             return None
         method = call.func.attr
         return Hit(call, f"in-place {method}() on {label}, a tensor that is not static",

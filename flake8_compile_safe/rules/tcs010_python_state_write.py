@@ -131,6 +131,29 @@ class Decoder(torch.nn.Module):
         cache.update(x)  # an object of unknown class: not proven to be a dict
         return out.values
 '''),
+        Example('''\
+import torch
+
+
+class Config:
+    def __init__(self):
+        self.layer_types = None
+        self.windows = [4, None]
+
+
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.config = Config()
+
+    def forward(self, x):
+        layer_types = getattr(self.config, "layer_types", None)
+        if layer_types is None:
+            layer_types = []  # under `is None` the name holds this fresh list, not the attribute
+            for window in self.config.windows:
+                layer_types.append("sliding" if window else "full")
+        return x
+''', "a default filled in under `if x is None:`"),
     )
 
     def check(self, stmt, ctx):

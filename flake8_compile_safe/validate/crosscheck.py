@@ -10,13 +10,16 @@ For each compiled mode of a run (:class:`~flake8_compile_safe.validate.records.R
   the unflagged recompile lines are counted by guard kind (:func:`.guards.guard_kind`: shape,
   value, type, other), so the report can say what they are;
 * ``unconfirmed_findings``: findings on lines the eager workload executed where dynamo reported
-  no event within the window. Each is either a hazard that only shows on a GPU (a CUDA-graph
-  skip or re-record the CPU run cannot see) or a false alarm: this cross-check cannot tell which.
+  no event within the window, and no recompile guard or re-record input names the state the
+  finding says is written (see :func:`names_state`). Each is either a hazard that only shows on a
+  GPU (a CUDA-graph skip the CPU run cannot see) or a false alarm: this cross-check cannot tell
+  which.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from .guards import guard_kind
@@ -96,6 +99,28 @@ def _distinct_lines(events: list[Event], kinds: tuple[str, ...]) -> list[Event]:
     return list(seen.values())
 
 
+# Findings whose consequence is a recompile or a CUDA-graph re-record on the state they name.
+STATE_CODES = {"TCS010", "TCS011"}
+STATE_EVENT_KINDS = ("recompile", "predicted_cudagraph_rerecord")
+
+
+def names_state(finding, events: list[Event]) -> bool:
+    """Whether a recompile guard or a re-recorded input names the attribute ``finding`` writes.
+
+    A state write is seen by dynamo where the state is read, not where it is written: the guard
+    ``past_key_values.layers[0].is_initialized == False`` or the re-recorded SymInt
+    ``L['cache'].layers[0].keys.size()[2]`` confirms a TCS010/TCS011 finding on
+    ``DynamicLayer.is_initialized`` / ``DynamicLayer.keys`` whatever line dynamo anchors it at.
+    Only ``Class.attr`` states count (not closure variables or globals, whose names are local).
+    """
+    label = (getattr(finding, "data", None) or {}).get("state", "")
+    if finding.code not in STATE_CODES or " " in label or "." not in label:
+        return False
+    attr = re.escape(label.rsplit(".", 1)[1])
+    pattern = re.compile(rf"(\.{attr}\b(?!\()|\['{attr}'\])")
+    return any(e.kind in STATE_EVENT_KINDS and e.reason and pattern.search(e.reason) for e in events)
+
+
 def _unconfirmed(events: list[Event], by_file: dict[str, list], executed: dict[str, list[int]]):
     """(findings on executed lines with no event near them, how many findings were on executed lines)."""
     event_lines: dict[str, list[int]] = {}
@@ -113,7 +138,7 @@ def _unconfirmed(events: list[Event], by_file: dict[str, list], executed: dict[s
             if not ran.intersection(range(f.line, end + 1)):
                 continue
             on_executed += 1
-            if any(abs(line - f.line) <= FLAG_WINDOW for line in near_events):
+            if any(abs(line - f.line) <= FLAG_WINDOW for line in near_events) or names_state(f, events):
                 continue
             out.append(UnconfirmedFinding(f.code, rel, f.line, getattr(f, "summary", "")))
     return out, on_executed
