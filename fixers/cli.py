@@ -6,8 +6,8 @@ Exit codes:
   2  usage error (bad option, unknown strategy)
   3  some files were skipped (syntax error, not UTF-8, unreadable, backup conflict, no backup
      to revert); every other file was still processed
-  4  --verify refused the fix: outputs changed beyond --verify-atol, or the workload failed on the
-     fixed tree; no file was changed
+  4  --verify refused the fix: outputs changed beyond --verify-atol, the workload failed on the
+     fixed tree, or dynamo's verdict got worse and nothing improved; no file was changed
 """
 
 from __future__ import annotations

@@ -62,7 +62,8 @@ class Verdict:
             lines.append("verify: outputs match: the fix is kept")
         else:
             names = ", ".join(shown(c) for c in self.culprits) or "(not attributed)"
-            lines.append(f"verify: REFUSED: {self.why}; the fix of {names} changes the outputs. Nothing was "
+            effect = "makes compilation worse" if "verdict worse" in self.why else "changes the outputs"
+            lines.append(f"verify: REFUSED: {self.why}; the fix of {names} {effect}. Nothing was "
                          "written: the original files are unchanged")
         return "\n".join(lines)
 
@@ -175,6 +176,23 @@ def _refusal(original: dict, fixed: dict, atol: float) -> str:
         diff = row.max_abs_diff_vs_reference
         if diff is not None and not diff <= atol:
             return f"{mode} outputs differ by {diff:.2e} > {atol:g}"
+    return _only_worse(original, fixed)
+
+
+def _only_worse(original: dict, fixed: dict) -> str:
+    """A fix that makes dynamo's verdict worse and improves none of its figures is refused too.
+
+    The graph-break strategy trades breaks for graphs that mutate no input; where the original
+    had nothing to trade (no skip, no re-record, no break), it only adds breaks.
+    """
+    for mode, row in fixed.items():
+        before = original.get(mode)
+        if mode == "eager" or before is None or row.error or before.error:
+            continue
+        changes = [(label, getattr(before, key), getattr(row, key)) for key, label in FIGURES]
+        worse = [f"{label} {a} -> {b}" for label, a, b in changes if b > a]
+        if worse and not any(b < a for _, a, b in changes):
+            return f"{mode} mode: the fix makes dynamo's verdict worse and improves nothing ({', '.join(worse)})"
     return ""
 
 

@@ -82,3 +82,26 @@ def test_bad_factory_is_a_usage_error(tree, capsys):
     assert rc == 2
     assert "has no 'nope'" in capsys.readouterr().err
     assert b"_grow_keys" not in (tree / "growcache" / "model.py").read_bytes()
+
+
+def _mode(**figures):
+    from flake8_compile_safe.validate.records import ModeResult
+    row = ModeResult.__new__(ModeResult)
+    base = dict(unique_graphs=1, graph_breaks=0, frame_skips=0, recompiles=1, predicted_cudagraph_skips=0,
+                predicted_cudagraph_rerecords=0, error=None, max_abs_diff_vs_reference=0.0)
+    row.__dict__.update({**base, **figures})
+    return row
+
+
+def test_a_fix_that_only_makes_compilation_worse_is_refused():
+    from flake8_compile_safe.fixers.verify import _refusal
+    original = {"eager": _mode(), "default": _mode()}
+    # moshi under --strategy graph-break: nothing to trade, every figure worse
+    worse = {"eager": _mode(), "default": _mode(unique_graphs=3, graph_breaks=2, recompiles=2)}
+    why = _refusal(original, worse, 1e-5)
+    assert "verdict worse" in why and "graph breaks 0 -> 2" in why
+    # a trade (more graphs, fewer predicted CUDA-graph skips) is kept
+    before = {"eager": _mode(), "default": _mode(predicted_cudagraph_skips=2)}
+    trade = {"eager": _mode(), "default": _mode(unique_graphs=2, graph_breaks=1)}
+    assert _refusal(before, trade, 1e-5) == ""
+    assert _refusal(original, {"eager": _mode(), "default": _mode()}, 1e-5) == ""
