@@ -294,18 +294,22 @@ def latency(args) -> dict:
         variants[name] = (forecaster_cls(model), model, model.backbone, torch.compile(model.backbone))
     patch = int(next(iter(variants.values()))[1].patch_embed.stride)
     context = int(math.ceil((args.context or max(4 * patch, 64)) / patch) * patch)
-    series = default_series(context + args.steps * patch, seed=args.seed)
-    hist = torch.tensor(series[:context]).reshape(1, 1, context)
-    ts = torch.zeros(1, 1, context, dtype=torch.int)
-    tis = torch.ones(1, 1, dtype=torch.int)
+    hist = torch.stack([torch.tensor(default_series(context, seed=args.seed + v)) for v in range(args.variates)])[None]
+    ts = torch.zeros(1, args.variates, context, dtype=torch.int)
+    tis = torch.ones(1, args.variates, dtype=torch.int)
 
     def forecast(name, compiled):
         forecaster, model, eager_fn, compiled_fn = variants[name]
         model.backbone = compiled_fn if compiled else eager_fn
         torch.manual_seed(args.seed)
         t0 = time.perf_counter()
-        out = forecaster.generate_mean(inputs=hist, prediction_length=args.steps * patch, timestamp_seconds=ts,
-                                       time_interval_seconds=tis, use_kv_cache=True)
+        common = dict(inputs=hist, prediction_length=args.steps * patch, timestamp_seconds=ts,
+                      time_interval_seconds=tis, use_kv_cache=True)
+        if args.samples:
+            out = forecaster.generate_samples(**common, num_samples=args.samples,
+                                              sampling_batch_size=args.samples_per_batch or args.samples)
+        else:
+            out = forecaster.generate_mean(**common)
         return out, (time.perf_counter() - t0) * 1000.0
 
     pairs = [(name, compiled) for name, _ in trees for compiled in (False, True)]
@@ -330,6 +334,7 @@ def latency(args) -> dict:
     for row in rows:
         row["speedup_vs_first_eager"] = base / row["p50_ms"]
     return {"config": args.config, "context": context, "steps": args.steps, "patch": patch, "rounds": args.rounds,
+            "variates": args.variates, "samples": args.samples, "samples_per_batch": args.samples_per_batch,
             "threads": torch.get_num_threads(), "torch": torch.__version__,
             "trees": dict(trees), "rows": rows}
 
@@ -358,6 +363,9 @@ def main(argv=None) -> int:
     lt.add_argument("trees", nargs="+", metavar="NAME=DIR")
     _common(lt)
     lt.add_argument("--rounds", type=int, default=20)
+    lt.add_argument("--variates", type=int, default=1)
+    lt.add_argument("--samples", type=int, default=0, help="generate_samples with this many samples (0: generate_mean)")
+    lt.add_argument("--samples-per-batch", type=int, default=0, help="sampling batch size (default: all samples)")
     args = ap.parse_args(argv)
     if args.warmup < 1 or args.steps < 1 or getattr(args, "runs", 1) < 1 or getattr(args, "rounds", 1) < 1:
         ap.error("--warmup, --steps, --runs and --rounds must be >= 1")
