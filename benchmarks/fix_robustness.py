@@ -2,7 +2,7 @@
 
 Copies the ``.py`` files of ``--root`` into a temporary directory (the source tree is never
 touched), runs the fixer over the copy in-process through the streaming API
-(:class:`fixers.api.Planner`), writes what it changes, then runs it a second time. Prints:
+(:class:`flake8_compile_safe.fixers.api.Planner`), writes what it changes, then runs it a second time. Prints:
 
 * files seen, files changed (and fixes by code);
 * crashes: exceptions inside the fixer (per file: path and exception type; must be 0);
@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fixers.api import STRATEGIES, FixReport, Planner, apply, collect_files  # noqa: E402
+from flake8_compile_safe.fixers.api import STRATEGIES, FixReport, Planner, apply, collect_files  # noqa: E402
 
 SHOW = 5  # examples printed per category
 PROGRESS_EVERY_S = 5.0

@@ -17,7 +17,7 @@ from .callgraph import CallGraph, Reached
 from .findings import Finding
 from .project import ProjectIndex, find_project_root
 from .roots import Root, find_roots
-from .rules import ALL_RULES, Rule
+from .rules import ALL_RULES, Rule, RuleContext
 
 
 @dataclass
@@ -67,8 +67,9 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
     found: dict[tuple, Finding] = {}
 
     def on_statement(item: Reached, stmt: ast.stmt, an) -> None:
+        ctx = RuleContext(an, stmt)
         for rule in rules:
-            for hit in rule.check(stmt, an):
+            for hit in rule.check(stmt, ctx):
                 node = hit.node
                 key = (rule.code, node.lineno, node.col_offset, str(an.module.path))
                 if key in found:
@@ -78,12 +79,29 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
                     end_line=getattr(node, "end_lineno", node.lineno) or node.lineno,
                     end_col=getattr(node, "end_col_offset", node.col_offset) or node.col_offset,
                     summary=hit.summary, why=hit.why or rule.why, fix=hit.fix or rule.fix,
-                    root=item.root.display, chain=item.chain, function=an.func.qualname, data=hit.data)
+                    root=item.root.display, chain=item.chain, function=an.func.qualname, data=hit.data,
+                    consequence=hit.consequence or rule.consequence)
 
     reached = graph.reach(roots, on_statement)
     report = Report(index, roots, reached, indexed_paths=set(index.by_path), errors=dict(index.errors))
-    report.set_findings(list(found.values()))
+    report.set_findings([*found.values(), *skipped_findings(graph.skipped)])
     return report
+
+
+def skipped_findings(skipped) -> list[Finding]:
+    """One TCS902 per file listing the functions the analysis gave up on (never a silent gap)."""
+    by_path: dict[str, list] = {}
+    for item in skipped:
+        by_path.setdefault(item.path, []).append(item)
+    out = []
+    for path, items in by_path.items():
+        first = min(items, key=lambda i: i.line)
+        names = ", ".join(sorted({f"{i.function} ({i.error.split(':')[0]})" for i in items}))[:300]
+        out.append(Finding("TCS902", path, first.line, 0, first.line, 0,
+                           summary=f"analysis gave up on {len(items)} compiled function(s) here: {names}",
+                           why="code in them was not checked, nor followed further",
+                           fix="report it with this file attached", data={"skipped": [vars(i) for i in items]}))
+    return out
 
 
 _REPORTS: dict[tuple, Report] = {}

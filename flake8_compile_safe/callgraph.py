@@ -4,7 +4,8 @@ The walk is a breadth-first search from the roots, so the chain kept for a funct
 shortest one. Each function is analysed in a *context*: the class ``self`` is and what its
 arguments are (a project class, a tensor, a host number read from a tensor, mutable int state).
 That is how ``forward(kv_cache: Optional["KVCache"])`` -> ``positional_embedding(..., kv_cache)``
--> ``kv_cache.append(...)`` is followed into another file.
+-> ``kv_cache.append(...)`` is followed into another file. Expression values:
+:mod:`.evaluate`; call edges: :mod:`.dispatch`; value kinds: :mod:`.values`.
 """
 
 from __future__ import annotations
@@ -13,91 +14,35 @@ import ast
 from collections import deque
 from dataclasses import dataclass, field
 
-from .project import (
-    DICT, INIT_METHODS, INT, LIST, TENSOR, TENSOR_KINDS, TORCH_NON_TENSOR,
-    ClassInfo, FunctionInfo, ProjectIndex, dotted,
-)
+from .dispatch import CallResolver, CallTarget
+from .evaluate import Evaluator
+from .project import FunctionInfo, ProjectIndex
 from .roots import Root, is_disabled
+from .values import (  # noqa: F401 - HOST, INTSTATE, TENSOR_VALUE re-exported for older imports
+    DICT, HOST, INIT_METHODS, INTSTATE, LIST, NOTHING, TENSOR_KINDS, TENSOR_VALUE, Val, class_val, dotted, join,
+    value_only,
+)
 
-# What a value is, as far as the rules care. Later in the tuple wins a join.
-HOST = "host"  # a Python number read out of a tensor (.item(), int(t)): data-dependent
-INTSTATE = "intstate"  # a Python int attribute that the code mutates: one graph per value
-TENSOR_VALUE = TENSOR
-PRIORITY = {None: 0, LIST: 1, DICT: 1, INTSTATE: 2, HOST: 3, TENSOR_VALUE: 4}
-
-SHAPE_ATTRS = {"shape", "ndim", "dtype", "device", "is_cuda", "requires_grad", "layout", "is_sparse"}
-TENSOR_ATTRS = {"T", "mT", "H", "mH", "data", "real", "imag", "grad", "values", "indices"}
-STATIC_TENSOR_METHODS = {"size", "dim", "numel", "nelement", "element_size", "stride", "is_contiguous",
-                         "get_device", "is_floating_point", "is_complex", "type", "data_ptr"}
-HOST_METHODS = {"item", "tolist", "numpy"}
-# Methods that only tensors (and arrays) have: their result is a tensor even when the receiver's
-# type is unknown (an unannotated `x` in `forward(self, x)`).
-TENSORISH_METHODS = {
-    "any", "all", "sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "norm", "abs", "float",
-    "long", "half", "bfloat16", "cuda", "clone", "detach", "contiguous", "view", "reshape", "squeeze",
-    "unsqueeze", "transpose", "permute", "matmul", "softmax", "log_softmax", "exp", "log", "sqrt", "sigmoid",
-    "masked_fill", "expand", "flatten", "unbind", "chunk", "split", "cumsum", "prod", "std", "var", "eq", "ne",
-    "gt", "lt", "ge", "le", "isnan", "isinf", "nonzero", "count_nonzero", "type_as", "new_zeros", "new_ones",
-}
 IS_COMPILING = {"torch.compiler.is_compiling", "torch._dynamo.is_compiling",
                 "torch.compiler.is_dynamo_compiling", "torch._utils.is_compiling"}
 MAX_CONTEXTS_PER_FUNCTION = 16
 
 
-@dataclass(frozen=True)
-class Val:
-    value: str | None = None  # tensor / host / intstate / list / dict / None
-    cls: str | None = None  # qualified name of a project class
-    origin: tuple[str, str] | None = None  # (class qualname, attribute) when it is object state
-    items: tuple["Val", ...] | None = None  # per-element values of a tuple
-
-    @property
-    def is_data_dependent(self) -> bool:
-        return self.value in (TENSOR_VALUE, HOST, INTSTATE)
-
-    def key(self):
-        return (self.value, self.cls, tuple(i.key() for i in self.items) if self.items else None)
-
-
-NOTHING = Val()
-
-
-def join(a: Val, b: Val) -> Val:
-    if a.items is not None and b.items is not None and len(a.items) == len(b.items):
-        items = tuple(join(x, y) for x, y in zip(a.items, b.items))
-    else:
-        items = a.items or b.items
-    value = a.value if PRIORITY[a.value] >= PRIORITY[b.value] else b.value
-    return Val(value, a.cls or b.cls, a.origin or b.origin, items)
-
-
-def value_only(val: Val) -> Val:
-    return Val(val.value) if val.value else NOTHING
-
-
 @dataclass(frozen=True, eq=False)
 class Context:
     func: FunctionInfo
-    self_cls: ClassInfo | None
+    self_cls: object  # ClassInfo | None
     bindings: tuple[tuple[str, Val], ...] = ()
 
     @property
     def key(self):
-        return (self.func.qualname, self.self_cls.qualname if self.self_cls else "",
+        return (self.func.qualname, id(self.func.node), self.self_cls.qualname if self.self_cls else "",
                 tuple((name, val.key()) for name, val in self.bindings))
 
     def display(self) -> str:
         if self.self_cls is not None and self.func.cls is not None:
             return f"{self.self_cls.name}.{self.func.name}"
         return self.func.display
-
-
-@dataclass(frozen=True)
-class CallTarget:
-    func: FunctionInfo
-    self_cls: ClassInfo | None
-    bindings: tuple[tuple[str, Val], ...]
-    constructs: str | None = None  # class qualname when the call is a constructor
 
 
 def is_compiling_test(node: ast.expr, module) -> bool:
@@ -182,7 +127,46 @@ class StatementNodes:
         return [n for t in types for n in self.by_type.get(t, [])]
 
 
-class FunctionAnalyzer:
+def local_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset[str]:
+    """Names a function binds itself (parameters, assignments, loop targets, imports, defs)."""
+    args = node.args
+    names = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+    names.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
+    declared = set()
+    stack = list(node.body)
+    while stack:
+        stmt = stack.pop()
+        if isinstance(stmt, (ast.Global, ast.Nonlocal)):
+            declared.update(stmt.names)
+            continue
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(stmt.name)
+            continue
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).partition(".")[0] for a in stmt.names)
+        targets = []
+        if isinstance(stmt, ast.Assign):
+            targets = stmt.targets
+        elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+            targets = [stmt.target]
+        elif isinstance(stmt, (ast.For, ast.AsyncFor)):
+            targets = [stmt.target]
+        elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+            targets = [i.optional_vars for i in stmt.items if i.optional_vars is not None]
+        for target in targets:
+            for sub in ast.walk(target):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    names.add(sub.id)
+        if isinstance(stmt, ast.ExceptHandler) and stmt.name:
+            names.add(stmt.name)
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            block = getattr(stmt, name, None)
+            if block:
+                stack.extend(block)
+    return frozenset(names - declared)
+
+
+class FunctionAnalyzer(Evaluator, CallResolver):
     """One pass over one function in one context: tracks values, finds calls, feeds the rules."""
 
     def __init__(self, engine: "CallGraph", ctx: Context, on_stmt=None):
@@ -210,14 +194,33 @@ class FunctionAnalyzer:
                 continue
             val = NOTHING
             if param.annotation is not None:
-                kind, qual = self.index.annotation_kind(self.module, param.annotation)
-                val = Val(TENSOR_VALUE if kind in TENSOR_KINDS else (kind if kind in (LIST, DICT) else None), qual)
+                val = self.static_val(self.index.kinds.annotation(self.module, param.annotation))
             if param.arg in bound:
                 val = join(bound[param.arg], val)
             self.env[param.arg] = val
 
+    @staticmethod
+    def static_val(kind) -> Val:
+        """The flow value of an index-time kind (an annotation)."""
+        elems = class_val(kind.elems, kind.elems_hier) if kind.elems else None
+        if kind.kind in TENSOR_KINDS:
+            return Val(TENSOR_VALUE, boolean=kind.boolean)
+        if kind.kind in (LIST, DICT):
+            return Val(kind.kind, elems=elems)
+        if kind.classes:
+            val = class_val(kind.classes, kind.hier)
+            return Val(cls=val.cls, alts=val.alts, hier=val.hier, elems=elems)
+        return NOTHING
+
     def _is_static_method(self) -> bool:
         return "staticmethod" in self.func.decorator_names()
+
+    def nested_function(self, name: str) -> FunctionInfo | None:
+        """A ``def name`` directly inside this function (a closure called where it is defined)."""
+        return self.engine.nested_function(self.func, name)
+
+    def local_names(self) -> frozenset[str]:
+        return self.engine.local_names(self.func)
 
     # -- the walk ------------------------------------------------------------------------------
     def run(self) -> "FunctionAnalyzer":
@@ -227,8 +230,9 @@ class FunctionAnalyzer:
     def _walk(self, stmts: list[ast.stmt], nested: bool) -> None:
         for stmt in stmts:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                continue  # nested definitions run only when called; not followed
+                continue  # nested definitions run only when called
             self._kinds = {}  # the previous statement may have rebound names
+            self._bind_comprehensions(stmt)
             self._record_calls(stmt)
             if self.on_stmt is not None:
                 self.on_stmt(stmt, self)
@@ -255,6 +259,14 @@ class FunctionAnalyzer:
             elif isinstance(stmt, ast.Match):
                 for case in stmt.cases:
                     self._walk(case.body, True)
+
+    def _bind_comprehensions(self, stmt: ast.stmt) -> None:
+        """Bind comprehension targets (``for layer in self.layers`` inside ``[...]``) before use."""
+        comprehensions = self.nodes(stmt).of(ast.comprehension)
+        for comp in reversed(comprehensions):  # walk_expr pops from the end: outer generators last
+            self._assign(comp.target, self._iterated(self.kind_of(comp.iter)), False)
+        if comprehensions:
+            self._kinds = {}
 
     # -- branches decided by class constants ----------------------------------------------------
     def static_truth(self, test: ast.expr) -> bool | None:
@@ -301,13 +313,19 @@ class FunctionAnalyzer:
             for target in stmt.targets:
                 self._assign(target, val, nested)
         elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-            self._assign(stmt.target, self.kind_of(stmt.value), nested)
+            val = self.kind_of(stmt.value)
+            if not (val.value or val.classes) and isinstance(stmt.target, ast.Name):
+                val = join(val, self.static_val(self.index.kinds.annotation(self.module, stmt.annotation)))
+            self._assign(stmt.target, val, nested)
         elif isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):
             old = self.env.get(stmt.target.id, NOTHING)
             self.env[stmt.target.id] = join(value_only(old), value_only(self.kind_of(stmt.value)))
         elif isinstance(stmt, (ast.For, ast.AsyncFor)):
-            it = self.kind_of(stmt.iter)
-            self._assign(stmt.target, Val(TENSOR_VALUE) if it.value == TENSOR_VALUE else NOTHING, True)
+            self._assign(stmt.target, self._iterated(self.kind_of(stmt.iter)), True)
+        elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+            for item in stmt.items:
+                if item.optional_vars is not None:
+                    self._assign(item.optional_vars, NOTHING, nested)
         elif isinstance(stmt, ast.Return) and stmt.value is not None:
             val = self.kind_of(stmt.value)
             self.returns = val if self.returns is None else join(self.returns, val)
@@ -335,227 +353,6 @@ class FunctionAnalyzer:
                 for target in self.resolve_call(node):
                     self.calls.append((node, target))
 
-    # -- values --------------------------------------------------------------------------------
-    def class_of(self, val: Val) -> ClassInfo | None:
-        return self.index.lookup_class(val.cls) if val.cls else None
-
-    def attr_val(self, owner: Val, attr: str) -> Val:
-        klass = self.class_of(owner)
-        if klass is None:
-            if owner.value == TENSOR_VALUE:
-                return Val(TENSOR_VALUE) if attr in TENSOR_ATTRS else NOTHING
-            return NOTHING
-        kind = self.index.attr_kind(klass, attr)
-        attr_cls = self.index.attr_type(klass, attr)
-        origin = (klass.qualname, attr)
-        if kind in TENSOR_KINDS:
-            return Val(TENSOR_VALUE, origin=origin)
-        if kind in (LIST, DICT):
-            return Val(kind, attr_cls.qualname if attr_cls else None, origin)
-        if kind == INT and self.index.is_mutated_attr(klass, attr):
-            return Val(INTSTATE, origin=origin)
-        if attr_cls is not None:
-            return Val(cls=attr_cls.qualname, origin=origin)
-        return Val(origin=origin)
-
-    def kind_of(self, node: ast.expr | None) -> Val:
-        """What ``node`` evaluates to here; memoised until the next statement rebinds names."""
-        if node is None:
-            return NOTHING
-        cached = self._kinds.get(id(node))
-        if cached is None:
-            cached = self._kinds[id(node)] = self._kind_of(node)
-        return cached
-
-    def _kind_of(self, node: ast.expr) -> Val:
-        if isinstance(node, ast.Name):
-            if node.id in self.env:
-                return self.env[node.id]
-            return NOTHING
-        if isinstance(node, ast.Attribute):
-            if node.attr in SHAPE_ATTRS:
-                return NOTHING
-            return self.attr_val(self.kind_of(node.value), node.attr)
-        if isinstance(node, ast.Subscript):
-            base = self.kind_of(node.value)
-            if base.value == TENSOR_VALUE:
-                return Val(TENSOR_VALUE, origin=base.origin)
-            if base.items is not None and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, int):
-                if -len(base.items) <= node.slice.value < len(base.items):
-                    return base.items[node.slice.value]
-            targets = self.resolve_call(node)
-            return self._returns_of(targets)
-        if isinstance(node, ast.Call):
-            return self._call_val(node)
-        if isinstance(node, ast.Compare):
-            if all(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):
-                return NOTHING
-            val = NOTHING
-            for part in (node.left, *node.comparators):
-                val = join(val, value_only(self.kind_of(part)))
-            return Val(val.value) if val.value in (TENSOR_VALUE, HOST, INTSTATE) else NOTHING
-        if isinstance(node, (ast.BinOp, ast.BoolOp)):
-            parts = [node.left, node.right] if isinstance(node, ast.BinOp) else node.values
-            val = NOTHING
-            for part in parts:
-                part_val = self.kind_of(part)
-                val = join(val, value_only(part_val) if isinstance(node, ast.BinOp) else part_val)
-            return val
-        if isinstance(node, ast.UnaryOp):
-            return value_only(self.kind_of(node.operand))
-        if isinstance(node, ast.IfExp):
-            return join(self.kind_of(node.body), self.kind_of(node.orelse))
-        if isinstance(node, ast.Tuple):
-            return Val(items=tuple(self.kind_of(e) for e in node.elts))
-        if isinstance(node, ast.List):
-            return Val(LIST)
-        if isinstance(node, ast.Dict):
-            return Val(DICT)
-        if isinstance(node, ast.Starred):
-            return self.kind_of(node.value)
-        if isinstance(node, ast.NamedExpr):
-            val = self.kind_of(node.value)
-            self.env[node.target.id] = val
-            return val
-        return NOTHING
-
-    def _returns_of(self, targets: list[CallTarget]) -> Val:
-        val = NOTHING
-        for target in targets:
-            if target.constructs:
-                val = join(val, Val(cls=target.constructs))
-            else:
-                val = join(val, self.engine.summary(target))
-        return val
-
-    def _call_val(self, call: ast.Call) -> Val:
-        func = call.func
-        name = dotted(func)
-        resolved = self.module.resolve(name) if name else ""
-        if isinstance(func, ast.Attribute):
-            method = func.attr
-            recv = self.kind_of(func.value)
-            if method in HOST_METHODS and recv.value not in (LIST, DICT) and not recv.cls:
-                return Val(HOST)
-            if method in STATIC_TENSOR_METHODS and recv.value == TENSOR_VALUE:
-                return NOTHING
-            if recv.value == TENSOR_VALUE:
-                return Val(TENSOR_VALUE)
-            if method in TENSORISH_METHODS and recv.value is None and not recv.cls and not self.resolve_call(call):
-                return Val(TENSOR_VALUE)
-        if resolved in ("int", "float", "bool", "complex"):
-            arg = value_only(self.kind_of(call.args[0])) if call.args else NOTHING
-            return Val(HOST) if arg.value in (TENSOR_VALUE, HOST) else arg
-        if resolved in ("max", "min", "abs", "round", "sum"):
-            val = NOTHING
-            for arg in call.args:
-                val = join(val, value_only(self.kind_of(arg)))
-            return Val(HOST) if val.value == TENSOR_VALUE and resolved != "sum" else val
-        if resolved in ("len", "isinstance", "hasattr", "getattr", "callable", "type", "id", "str", "repr"):
-            return NOTHING
-        if resolved.startswith("torch."):
-            return NOTHING if resolved in TORCH_NON_TENSOR else Val(TENSOR_VALUE)
-        if resolved.startswith("einops."):
-            return Val(TENSOR_VALUE)
-        targets = self.resolve_call(call)
-        if targets:
-            return self._returns_of(targets)
-        return NOTHING
-
-    # -- calls -------------------------------------------------------------------------------
-    def resolve_call(self, node: ast.AST) -> list[CallTarget]:
-        cached = self._call_cache.get(id(node))
-        if cached is not None:
-            return cached
-        self._call_cache[id(node)] = []  # recursion guard
-        targets = self._resolve(node)
-        self._call_cache[id(node)] = targets
-        return targets
-
-    def _resolve(self, node: ast.AST) -> list[CallTarget]:
-        index = self.index
-        if isinstance(node, ast.Subscript):  # obj[i] -> __getitem__
-            owner = self.class_of(self.kind_of(node.value))
-            method = index.find_method(owner, "__getitem__") if owner else None
-            return [self._target(method, owner, [node.slice], [], bound=True)] if method else []
-        call: ast.Call = node
-        func = call.func
-        if isinstance(func, ast.Attribute):
-            recv_node = func.value
-            if (isinstance(recv_node, ast.Call) and isinstance(recv_node.func, ast.Name)
-                    and recv_node.func.id == "super" and self.func.cls is not None):
-                klass = self.ctx.self_cls or self.func.cls
-                mro = index.mro(klass)
-                after = [c for i, c in enumerate(mro) if i > [m.qualname for m in mro].index(self.func.cls.qualname)] \
-                    if self.func.cls.qualname in [m.qualname for m in mro] else []
-                for parent in after:
-                    if func.attr in parent.methods:
-                        return [self._target(parent.methods[func.attr], klass, call.args, call.keywords, bound=True)]
-                return []
-            recv = self.kind_of(recv_node)
-            owner = self.class_of(recv)
-            if owner is not None:
-                method = index.find_method(owner, func.attr)
-                if method is not None:
-                    if "staticmethod" in method.decorator_names():
-                        return [self._target(method, None, call.args, call.keywords, bound=False)]
-                    return [self._target(method, owner, call.args, call.keywords, bound=True)]
-                sub = index.attr_type(owner, func.attr)  # self.sub(...) -> Sub.forward
-                call_method = (index.find_method(sub, "forward") or index.find_method(sub, "__call__")) if sub else None
-                if call_method is not None:
-                    return [self._target(call_method, sub, call.args, call.keywords, bound=True)]
-                return []
-            name = dotted(func)
-            if name:
-                found = index.lookup(self.module.resolve(name))
-                if isinstance(found, FunctionInfo):
-                    bound = False
-                    return [self._target(found, found.cls, call.args, call.keywords, bound=bound)]
-                if isinstance(found, ClassInfo):
-                    return self._constructor(found, call)
-            return []
-        if isinstance(func, ast.Name):
-            local = self.env.get(func.id)
-            if local is not None and local.cls:  # calling a module object -> forward
-                klass = self.class_of(local)
-                method = index.find_method(klass, "forward") or index.find_method(klass, "__call__")
-                return [self._target(method, klass, call.args, call.keywords, bound=True)] if method else []
-            found = index.lookup(self.module.resolve(func.id))
-            if isinstance(found, FunctionInfo):
-                return [self._target(found, None, call.args, call.keywords, bound=False)]
-            if isinstance(found, ClassInfo):
-                return self._constructor(found, call)
-        return []
-
-    def _constructor(self, klass: ClassInfo, call: ast.Call) -> list[CallTarget]:
-        targets = []
-        for name in ("__init__", "__post_init__"):
-            method = self.index.find_method(klass, name)
-            if method is not None:
-                args, keywords = (call.args, call.keywords) if name == "__init__" else ([], [])
-                target = self._target(method, klass, args, keywords, bound=True)
-                targets.append(CallTarget(target.func, target.self_cls, target.bindings, klass.qualname))
-        if not targets:
-            targets.append(CallTarget(FunctionInfo("", "", None, klass.module), klass, (), klass.qualname))
-        return targets
-
-    def _target(self, func: FunctionInfo, self_cls, args, keywords, bound: bool) -> CallTarget:
-        params = [*func.node.args.posonlyargs, *func.node.args.args]
-        if bound and func.cls is not None and params:
-            params = params[1:]
-        bindings = {}
-        for param, arg in zip(params, args):
-            if isinstance(arg, ast.Starred):
-                break
-            bindings[param.arg] = self.kind_of(arg)
-        names = {p.arg for p in func.params}
-        for keyword in keywords:
-            if keyword.arg in names:
-                bindings[keyword.arg] = self.kind_of(keyword.value)
-        kept = tuple(sorted(((k, Val(v.value, v.cls, v.origin, v.items)) for k, v in bindings.items()
-                             if v.value or v.cls), key=lambda kv: kv[0]))
-        return CallTarget(func, self_cls, kept)
-
 
 @dataclass
 class Reached:
@@ -567,18 +364,48 @@ class Reached:
 
 
 @dataclass
+class Skipped:
+    """A function the analysis gave up on: reported (TCS902), never silently dropped."""
+
+    path: str
+    line: int
+    function: str
+    error: str
+
+
+@dataclass
 class CallGraph:
     index: ProjectIndex
     _summaries: dict = field(default_factory=dict)
     _in_progress: set = field(default_factory=set)
     _statement_nodes: dict = field(default_factory=dict)
-    skipped: list = field(default_factory=list)  # functions the analysis could not handle
+    _nested: dict = field(default_factory=dict)
+    _locals: dict = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
 
     def statement_nodes(self, stmt: ast.stmt) -> StatementNodes:
         cached = self._statement_nodes.get(id(stmt))
         if cached is None:
             cached = self._statement_nodes[id(stmt)] = StatementNodes(stmt)
         return cached
+
+    def nested_function(self, func: FunctionInfo, name: str) -> FunctionInfo | None:
+        key = id(func.node)
+        table = self._nested.get(key)
+        if table is None:
+            table = self._nested[key] = {}
+            for stmt in _shallow_statements(func.node.body):
+                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    table.setdefault(stmt.name, FunctionInfo(f"{func.qualname}.<locals>.{stmt.name}", stmt.name,
+                                                             stmt, func.module, None, func))
+        return table.get(name)
+
+    def local_names(self, func: FunctionInfo) -> frozenset[str]:
+        key = id(func.node)
+        found = self._locals.get(key)
+        if found is None:
+            found = self._locals[key] = local_names(func.node)
+        return found
 
     def context_for(self, target: CallTarget) -> Context | None:
         if target.func.node is None:
@@ -606,7 +433,7 @@ class CallGraph:
         return result
 
     def reach(self, roots: list[Root], on_function=None) -> list[Reached]:
-        """BFS from the roots; ``on_function(reached, analyzer)`` sees each (function, context)."""
+        """BFS from the roots; ``on_function(reached, stmt, analyzer)`` sees each statement."""
         seen: set = set()
         per_function: dict[str, int] = {}
         reached: list[Reached] = []
@@ -633,10 +460,11 @@ class CallGraph:
                 analyzer.on_stmt = lambda stmt, an, _item=item: on_function(_item, stmt, an)
             try:
                 analyzer.run()
-            except (RecursionError, ValueError, TypeError, AttributeError, KeyError) as exc:
-                # One pathological function (say, an expression nested thousands deep) must not
-                # take the whole lint run down: skip it, and say so in the report.
-                self.skipped.append(f"{ctx.func.module.path}:{ctx.func.node.lineno}: {type(exc).__name__}")
+            except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+                # One pathological function (an expression nested thousands deep, or a bug of ours)
+                # must not take the whole lint run down: skip it, and report it (TCS902).
+                self.skipped.append(Skipped(str(ctx.func.module.path), ctx.func.node.lineno, ctx.display(),
+                                            f"{type(exc).__name__}: {str(exc)[:120]}"))
                 continue
             for _node, target in analyzer.calls:
                 callee = self.context_for(target)
@@ -649,3 +477,17 @@ class CallGraph:
                 step = callee.func.name if same_object else callee.display()
                 queue.append(Reached(callee, item.root, item.chain + (step,)))
         return reached
+
+
+def _shallow_statements(body):
+    """Statements of a function body and its nested blocks, not inside nested defs or classes."""
+    stack = list(reversed(body))
+    while stack:
+        stmt = stack.pop()
+        yield stmt
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            block = getattr(stmt, name, None)
+            if block:
+                stack.extend(reversed(block))

@@ -13,23 +13,35 @@ class Finding:
     col: int  # 0-based, as flake8 reports it
     end_line: int
     end_col: int
-    summary: str  # what is wrong, without the code: "in-place write to KVCache._current_idx"
-    why: str  # what torch.compile does with it
+    summary: str  # what is wrong, without the code: "in-place write into KVCache._current_idx, a tensor ..."
+    why: str  # what torch.compile does with it, in a sentence
     fix: str  # how to fix it, in words
     root: str = ""  # qualified name of the compiled root that reaches the line
     chain: tuple[str, ...] = ()  # root -> ... -> function holding the line
     function: str = ""  # qualified name of the function holding the line
     # Machine-readable hints for the fixer: rule-specific keys (e.g. {"target": "self._current_idx"}).
     data: dict = field(default_factory=dict, compare=False, hash=False)
+    consequence: str = ""  # what dynamo does, in a few words: "a graph break"
 
     @property
     def reached_from(self) -> str:
         return " -> ".join(self.chain) if self.chain else self.root
 
-    def message(self) -> str:
-        """The flake8 text: starts with the code, names the path, says why and the fix."""
-        where = f" reached from {self.reached_from}" if self.reached_from else ""
-        return f"{self.code} {self.summary}{where}; {self.why}; fix: {self.fix}"
+    def message(self, explain: bool = False) -> str:
+        """The flake8 text: one line, code first (what, what dynamo does, the compiled root).
 
-    def as_flake8(self) -> tuple[int, int, str]:
-        return self.line, self.col, self.message()
+        ``explain`` adds the call chain, why and the fix (``--compile-safe-explain``).
+        """
+        text = f"{self.code} {self.summary}"
+        if self.consequence:
+            text += f": {self.consequence}"
+        if self.root:
+            text += f" [{self.root}]"
+        if explain:
+            if self.reached_from and self.reached_from != self.root:
+                text += f"; reached from {self.reached_from}"
+            text += f"; {self.why}; fix: {self.fix}"
+        return text
+
+    def as_flake8(self, explain: bool = False) -> tuple[int, int, str]:
+        return self.line, self.col, self.message(explain)

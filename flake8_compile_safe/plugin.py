@@ -33,6 +33,7 @@ class CompileSafeChecker:
     enabled = True
     compile_safe_root: str | None = None
     compile_safe_roots: tuple[str, ...] = ()
+    compile_safe_explain: bool = False
 
     def __init__(self, tree: ast.Module, filename: str):
         self.tree = tree
@@ -47,6 +48,9 @@ class CompileSafeChecker:
         parser.add_option(
             "--compile-safe-roots", default="", parse_from_config=True, comma_separated_list=True,
             help="Extra compiled roots, as qualified names (pkg.mod.Class.method) or suffixes (Class.method).")
+        parser.add_option(
+            "--compile-safe-explain", default=False, action="store_true", parse_from_config=True,
+            help="Add the call chain from the compiled root, why it matters and how to fix it to each TCS message.")
 
     @classmethod
     def parse_options(cls, *args) -> None:
@@ -55,6 +59,7 @@ class CompileSafeChecker:
         filenames = args[2] if len(args) == 3 else getattr(options, "filenames", [])
         cls.compile_safe_root = options.compile_safe_root or None
         cls.compile_safe_roots = tuple(r for r in (options.compile_safe_roots or ()) if r)
+        cls.compile_safe_explain = bool(getattr(options, "compile_safe_explain", False))
         # flake8 reports unreadable files as E902 (missing, unreadable) and E999 (syntax error), and
         # `--select=TCS` would hide them: a file we could not check must never pass silently.
         chosen = [*(getattr(options, "select", None) or []), *(getattr(options, "extend_select", None) or [])]
@@ -92,7 +97,7 @@ class CompileSafeChecker:
                                 summary=f"analysis failed: {type(exc).__name__}: {str(exc)[:200]}",
                                 why="this file was not checked", fix="report it with this file attached")]
         for finding in findings:
-            yield finding.line, finding.col, finding.message(), type(self)
+            yield finding.line, finding.col, finding.message(self.compile_safe_explain), type(self)
 
     def _findings(self):
         if self.filename in ("-", "stdin") or not Path(self.filename).is_file():

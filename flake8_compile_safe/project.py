@@ -1,7 +1,9 @@
 """Stage 2, index the project: every module's imports, classes, functions and state attributes.
 
 One :class:`ProjectIndex` is built per project root and per process (flake8 calls the plugin
-once per file; ``--jobs`` forks workers, each of which builds it once).
+once per file; ``--jobs`` forks workers, each of which builds it once). Module names and
+imports: :mod:`.imports`; attribute kinds: :mod:`.attributes`; bases outside the project:
+:mod:`.external`.
 """
 
 from __future__ import annotations
@@ -13,59 +15,23 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .external import ExternalClasses, is_torch_module_name
+from .imports import ImportResolver, ModuleNamer, find_project_root
 from .source import SourceError, parse_source, read_text
+from .values import (  # noqa: F401 - re-exported: the rules and the fixer import them from here
+    BUFFER, DICT, INIT_METHODS, INT, LIST, MODULE, PARAMETER, TENSOR, TENSOR_KINDS, TORCH_NON_TENSOR,
+    StaticKind, StaticKinds, dotted,
+)
 
-ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
+__all__ = ["ProjectIndex", "ModuleInfo", "ClassInfo", "FunctionInfo", "find_project_root", "dotted",
+           "iter_statements", "iter_python_files"]
+
 SKIP_DIRS = {
     ".git", ".hg", ".svn", ".tox", ".nox", ".venv", "venv", "env", "__pycache__", "node_modules",
     "build", "dist", "site-packages", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".eggs",
 }
-
-# Kinds of state an attribute can hold, as far as the rules care.
-TENSOR, BUFFER, PARAMETER, MODULE, LIST, DICT, INT = (
-    "tensor", "buffer", "parameter", "module", "list", "dict", "int")
-TENSOR_KINDS = {TENSOR, BUFFER, PARAMETER}
-
-TENSOR_ANNOTATIONS = {"torch.Tensor", "torch.FloatTensor", "torch.LongTensor", "torch.BoolTensor",
-                      "torch.IntTensor", "torch.nn.Parameter", "torch.nn.parameter.Parameter"}
-# jaxtyping's Float[torch.Tensor, "..."] and friends.
-JAXTYPING_PREFIX = "jaxtyping."
-INIT_METHODS = {"__init__", "__post_init__", "__new__", "__setstate__"}
-# torch calls that return Python values, not tensors.
-TORCH_NON_TENSOR = {
-    "torch.is_tensor", "torch.is_floating_point", "torch.numel", "torch.device", "torch.Size",
-    "torch.get_default_dtype", "torch.is_grad_enabled", "torch.compiler.is_compiling",
-    "torch._dynamo.is_compiling", "torch.compiler.is_dynamo_compiling", "torch.finfo", "torch.iinfo",
-    "torch.no_grad", "torch.inference_mode", "torch.autocast", "torch.compile",
-    "torch._dynamo.graph_break", "torch._dynamo.mark_static_address", "torch.cuda.is_available",
-}
-
-
 COMPILE_MENTION = re.compile(r"torch\.compile\b|\bimport\b[^\n]*\bcompile\b")
-
-
-def find_project_root(path: str | Path) -> Path:
-    """Nearest ancestor holding a project marker; else the parent of the outermost package."""
-    start = Path(path).resolve()
-    if not start.is_dir():
-        start = start.parent
-    for directory in (start, *start.parents):
-        if any((directory / marker).exists() for marker in ROOT_MARKERS):
-            return directory
-    directory = start
-    while (directory / "__init__.py").exists() and directory.parent != directory:
-        directory = directory.parent
-    return directory
-
-
-def module_name_for(path: Path) -> str:
-    """Dotted name from the package chain (``__init__.py`` files) above ``path``."""
-    parts = [] if path.stem == "__init__" else [path.stem]
-    directory = path.parent
-    while (directory / "__init__.py").exists() and directory.parent != directory:
-        parts.insert(0, directory.name)
-        directory = directory.parent
-    return ".".join(parts) or path.stem
+HOOK_MENTION = re.compile(r"register_forward(?:_pre)?_hook|register_module_forward(?:_pre)?_hook")
 
 
 def iter_python_files(root: Path):
@@ -88,18 +54,6 @@ def iter_statements(body: list[ast.stmt]):
                 stack.extend(reversed(block))
 
 
-def dotted(node: ast.AST) -> str | None:
-    """``a.b.c`` for a Name/Attribute chain, else None."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
-
-
 @dataclass(eq=False)
 class FunctionInfo:
     qualname: str
@@ -107,6 +61,7 @@ class FunctionInfo:
     node: ast.FunctionDef | ast.AsyncFunctionDef
     module: "ModuleInfo"
     cls: "ClassInfo | None" = None
+    parent: "FunctionInfo | None" = None  # the enclosing function of a nested def (a closure)
 
     @property
     def display(self) -> str:
@@ -139,12 +94,17 @@ class ClassInfo:
     bases: list[str] = field(default_factory=list)  # resolved dotted names
     methods: dict[str, FunctionInfo] = field(default_factory=dict)
     is_dataclass: bool = False
-    attr_kinds: dict[str, str] = field(default_factory=dict)
-    attr_types: dict[str, str] = field(default_factory=dict)  # attr -> class qualname
+    attrs: dict[str, StaticKind] = field(default_factory=dict)  # what each attribute holds (joined)
+    init_kinds: dict[str, str | None] = field(default_factory=dict)  # kind set outside compiled code
     static_attrs: set[str] = field(default_factory=set)  # marked by mark_static_address
     mutated_attrs: set[str] = field(default_factory=set)  # rebound outside __init__
     instance_attrs: set[str] = field(default_factory=set)  # assigned on self anywhere
+    constants_assigned: dict[str, set] = field(default_factory=dict)  # attr -> literals assigned anywhere
     class_constants: dict[str, ast.expr] = field(default_factory=dict)  # class-body `X = value`
+
+    @property
+    def attr_kinds(self) -> dict[str, str]:
+        return {name: kind.kind for name, kind in self.attrs.items() if kind.kind}
 
     def __repr__(self) -> str:
         return f"<ClassInfo {self.qualname}>"
@@ -155,11 +115,14 @@ class ModuleInfo:
     name: str
     path: Path
     tree: ast.Module
-    imports: dict[str, str] = field(default_factory=dict)
+    imports: dict[str, str] = field(default_factory=dict)  # also module-level aliases `A = pkg.A`
     functions: dict[str, FunctionInfo] = field(default_factory=dict)
     classes: dict[str, ClassInfo] = field(default_factory=dict)
     loggers: set[str] = field(default_factory=set)  # module-level names bound to logging.getLogger()
+    global_kinds: dict[str, StaticKind] = field(default_factory=dict)  # module-level `NAME = value`
+    typevars: dict[str, str | None] = field(default_factory=dict)  # `T = TypeVar("T", bound=B)`: name -> B
     mentions_compile: bool = True
+    mentions_hooks: bool = True
 
     @property
     def package(self) -> str:
@@ -178,28 +141,25 @@ class ModuleInfo:
         return f"{base}.{rest}" if rest else base
 
 
-def _resolve_relative(module: ModuleInfo, level: int, target: str | None) -> str:
-    package = module.package.split(".") if module.package else []
-    if level > 1:
-        package = package[: len(package) - (level - 1)]
-    base = ".".join(package)
-    if target:
-        return f"{base}.{target}" if base else target
-    return base
-
-
 class ProjectIndex:
     """Everything the later stages look up: modules, classes, functions, attribute kinds."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        self.namer = ModuleNamer(self.root)
+        self.kinds = StaticKinds(self)
+        self.external = ExternalClasses()
         self.modules: dict[str, ModuleInfo] = {}
         self.by_path: dict[str, ModuleInfo] = {}
+        self.packages: set[str] = set()  # dotted names of directories holding modules
         self.errors: dict[str, str] = {}  # path -> one-line problem (syntax error, encoding)
         self.globally_static_attrs: set[str] = set()
         self._module_class_cache: dict[str, bool] = {}
         self._mro_cache: dict[str, list[ClassInfo]] = {}
         self._lookup_cache: dict[str, object] = {}
+        self._subclasses: dict[str, list[ClassInfo]] | None = None
+        self._overrides_cache: dict[tuple[str, str], list[FunctionInfo]] = {}
+        self._type_args: dict[str, dict[str, str]] = {}
 
     # -- building -----------------------------------------------------------------------------
     @classmethod
@@ -219,51 +179,63 @@ class ProjectIndex:
         return index
 
     def _build(self, trees: dict[str, ast.Module]) -> None:
-        index = self
-        for path in iter_python_files(index.root):
+        for path in iter_python_files(self.root):
             key = str(path)
             try:
                 text = read_text(path)  # flake8 decodes bad bytes as latin-1; Python would refuse them
                 tree = trees[key] if key in trees else parse_source(text, path)
             except SourceError as exc:
-                index.errors[key] = exc.problem
+                self.errors[key] = exc.problem
                 continue
-            module = index.add_module(path, tree)
-            # Cheap filter for the torch.compile(...) call scan (a full expression walk per file).
+            module = self.add_module(path, tree)
+            # Cheap filters for the whole-module expression scans (torch.compile(...) calls, hooks).
             module.mentions_compile = bool(COMPILE_MENTION.search(text))
-        index.finish()
+            module.mentions_hooks = bool(HOOK_MENTION.search(text))
+        self.finish()
 
     def add_module(self, path: Path, tree: ast.Module) -> ModuleInfo:
-        name = module_name_for(path)
-        if name in self.modules:  # two files claim one name (scripts dirs): keep both reachable
+        name = self.namer.name_for(path)
+        if name in self.modules:  # two files claim one name: keep both reachable
             name = f"{name}@{path}"
         module = ModuleInfo(name=name, path=path, tree=tree)
         self.modules[name] = module
         self.by_path[str(path)] = module
+        package = name.rpartition(".")[0] if path.name != "__init__.py" else name
+        while package and package not in self.packages:
+            self.packages.add(package)
+            package = package.rpartition(".")[0]
         return module
 
     def finish(self) -> None:
+        from .attributes import AttributeCollector
+
+        resolver = ImportResolver(self.namer, self.modules, self.packages)
         for module in self.modules.values():
-            self._collect_imports(module)
+            self._collect_imports(module, resolver)
         for module in self.modules.values():
             self._collect_definitions(module)
+        collector = AttributeCollector(self)
         for module in self.modules.values():
+            self._collect_globals(module)
             for klass in module.classes.values():
-                self._collect_attributes(klass)
+                collector.collect(klass)
 
-    def _collect_imports(self, module: ModuleInfo) -> None:
+    def _collect_imports(self, module: ModuleInfo, resolver: ImportResolver) -> None:
         # Statements only (module level, under if/try, and function bodies): a full ast.walk over
         # every expression of a large project costs more than parsing it.
         for node in iter_statements(module.tree.body):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
-                        module.imports[alias.asname] = alias.name
+                        module.imports[alias.asname] = resolver.canonical(alias.name, module)
                     else:
                         head = alias.name.partition(".")[0]
-                        module.imports.setdefault(head, head)
+                        module.imports.setdefault(head, resolver.canonical(head, module))
             elif isinstance(node, ast.ImportFrom):
-                base = _resolve_relative(module, node.level, node.module) if node.level else (node.module or "")
+                if node.level:
+                    base = resolver.relative(module, node.level, node.module)
+                else:
+                    base = resolver.canonical(node.module or "", module)
                 for alias in node.names:
                     if alias.name == "*":
                         continue
@@ -277,8 +249,12 @@ class ProjectIndex:
                 self._add_class(module, node)
             elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
                 callee = dotted(node.value.func)
-                if callee and module.resolve(callee) == "logging.getLogger":
+                resolved = module.resolve(callee) if callee else ""
+                if resolved == "logging.getLogger":
                     module.loggers.update(t.id for t in node.targets if isinstance(t, ast.Name))
+                elif resolved.rsplit(".", 1)[-1] == "TypeVar" and isinstance(node.targets[0], ast.Name):
+                    bound = next((dotted(k.value) for k in node.value.keywords if k.arg == "bound"), None)
+                    module.typevars[node.targets[0].id] = bound
             elif isinstance(node, (ast.If, ast.Try)):
                 # Definitions under `if TYPE_CHECKING:` / try-except fallbacks still count.
                 for child in ast.iter_child_nodes(node):
@@ -287,6 +263,24 @@ class ProjectIndex:
                             child.name, FunctionInfo(f"{module.name}.{child.name}", child.name, child, module))
                     elif isinstance(child, ast.ClassDef) and child.name not in module.classes:
                         self._add_class(module, child)
+        for node in module.tree.body:  # `Alias = pkg.Class`: a second name for a class or function
+            if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                    and isinstance(node.value, (ast.Name, ast.Attribute))):
+                alias, target = node.targets[0].id, dotted(node.value)
+                if target and alias not in module.classes and alias not in module.functions:
+                    resolved = module.resolve(target)
+                    if resolved != target or "." in target or target in module.classes:
+                        module.imports.setdefault(alias, resolved)
+
+    def _collect_globals(self, module: ModuleInfo) -> None:
+        for node in module.tree.body:
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name) and target.id not in module.imports:
+                        kind = self.kinds.assigned(module, node.value, {}, None)
+                        if kind.kind in (LIST, DICT):
+                            module.global_kinds[target.id] = kind
 
     def _add_class(self, module: ModuleInfo, node: ast.ClassDef) -> None:
         klass = ClassInfo(f"{module.name}.{node.name}", node.name, node, module)
@@ -303,140 +297,10 @@ class ProjectIndex:
                 klass.methods[item.name] = FunctionInfo(f"{klass.qualname}.{item.name}", item.name, item, module, klass)
         module.classes[node.name] = klass
 
-    def _collect_attributes(self, klass: ClassInfo) -> None:
-        module = klass.module
-        for item in klass.node.body:  # class-level annotations (dataclass fields) and assignments
-            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
-                self._note_attr(klass, item.target.id, item.annotation, item.value, {})
-            elif isinstance(item, ast.Assign) and len(item.targets) == 1 and isinstance(item.targets[0], ast.Name):
-                klass.class_constants[item.targets[0].id] = item.value
-        for method in klass.methods.values():
-            param_annotations = {a.arg: a.annotation for a in method.params if a.annotation is not None}
-            in_init = method.name in INIT_METHODS
-            for node in iter_statements(method.node.body):
-                if isinstance(node, ast.Expr):
-                    node = node.value  # self.register_buffer(...), mark_static_address(...)
-                if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                    for target in targets:
-                        for elt in (target.elts if isinstance(target, ast.Tuple) else [target]):
-                            if (isinstance(elt, ast.Attribute) and isinstance(elt.value, ast.Name)
-                                    and elt.value.id == "self"):
-                                annotation = node.annotation if isinstance(node, ast.AnnAssign) else None
-                                value = None if isinstance(node, ast.AugAssign) else node.value
-                                self._note_attr(klass, elt.attr, annotation, value, param_annotations)
-                                klass.instance_attrs.add(elt.attr)
-                                if not in_init:
-                                    klass.mutated_attrs.add(elt.attr)
-                elif isinstance(node, ast.Call):
-                    callee = dotted(node.func)
-                    resolved = module.resolve(callee) if callee else ""
-                    if callee and callee.endswith("register_buffer") and node.args:
-                        if isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
-                            klass.attr_kinds[node.args[0].value] = BUFFER
-                    elif resolved.endswith("mark_static_address") and node.args:
-                        marked = node.args[0]
-                        if isinstance(marked, ast.Attribute):
-                            if isinstance(marked.value, ast.Name) and marked.value.id == "self":
-                                klass.static_attrs.add(marked.attr)
-                            else:
-                                self.globally_static_attrs.add(marked.attr)
-
-    def _note_attr(self, klass, attr, annotation, value, param_annotations) -> None:
-        module = klass.module
-        kind, type_name = None, None
-        if annotation is not None:
-            kind, type_name = self.annotation_kind(module, annotation)
-        if value is not None:
-            v_kind, v_type = self.value_kind(module, value, param_annotations)
-            kind, type_name = v_kind or kind, v_type or type_name
-        if kind and klass.attr_kinds.get(attr) not in (BUFFER, PARAMETER):
-            klass.attr_kinds[attr] = kind
-        if type_name:
-            klass.attr_types.setdefault(attr, type_name)
-
-    # -- kinds of annotations and values ------------------------------------------------------
+    # Kept for callers of the old API (roots, the fixer): the kinds live in values.StaticKinds.
     def annotation_kind(self, module: ModuleInfo, ann: ast.expr) -> tuple[str | None, str | None]:
-        """(kind, project class) an annotation denotes; unwraps strings, Optional, Union, ``X | None``."""
-        if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
-            try:
-                ann = ast.parse(ann.value, mode="eval").body
-            except SyntaxError:
-                return None, None
-        if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
-            for side in (ann.left, ann.right):
-                result = self.annotation_kind(module, side)
-                if result != (None, None):
-                    return result
-            return None, None
-        if isinstance(ann, ast.Subscript):
-            head = module.resolve(dotted(ann.value) or "")
-            short = head.split(".")[-1]
-            if head.startswith(JAXTYPING_PREFIX) or (short in {"Float", "Int", "Bool", "Num", "Shaped", "Integer"}
-                                                     and "jaxtyping" in module.imports.get(short, "")):
-                return TENSOR, None
-            inner = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
-            if short in {"Optional", "Union", "Annotated", "Final", "ClassVar"}:
-                for part in inner[:1] if short == "Annotated" else inner:
-                    result = self.annotation_kind(module, part)
-                    if result != (None, None):
-                        return result
-                return None, None
-            if short in {"List", "list", "Sequence", "MutableSequence", "Deque", "deque"}:
-                return LIST, None
-            if short in {"Dict", "dict", "Mapping", "MutableMapping", "DefaultDict"}:
-                return DICT, None
-            return None, None
-        name = dotted(ann)
-        if not name:
-            return None, None
-        resolved = module.resolve(name)
-        if resolved in TENSOR_ANNOTATIONS or resolved == "Tensor":
-            return TENSOR, None
-        if resolved in {"int"}:
-            return INT, None
-        if resolved in {"list"}:
-            return LIST, None
-        if resolved in {"dict"}:
-            return DICT, None
-        klass = self.lookup_class(resolved)
-        if klass:
-            return (MODULE if self.is_nn_module(klass) else None), klass.qualname
-        return None, None
-
-    def value_kind(self, module: ModuleInfo, value: ast.expr, param_annotations: dict) -> tuple[str | None, str | None]:
-        if isinstance(value, (ast.List, ast.ListComp)):
-            return LIST, None
-        if isinstance(value, (ast.Dict, ast.DictComp)):
-            return DICT, None
-        if isinstance(value, ast.Constant) and type(value.value) is int:
-            return INT, None
-        if isinstance(value, ast.Name) and value.id in param_annotations:
-            return self.annotation_kind(module, param_annotations[value.id])
-        if isinstance(value, ast.Call):
-            callee = dotted(value.func)
-            if not callee:
-                return None, None
-            resolved = module.resolve(callee)
-            if resolved in {"torch.nn.Parameter", "torch.nn.parameter.Parameter"}:
-                return PARAMETER, None
-            if resolved in {"list"}:
-                return LIST, None
-            if resolved in {"dict", "collections.defaultdict", "collections.OrderedDict"}:
-                return DICT, None
-            if resolved.startswith("torch.nn.") and resolved.split(".")[-1][:1].isupper():
-                return MODULE, None
-            is_function = resolved.split(".")[-1][:1].islower()
-            if resolved.startswith("torch.") and resolved not in TORCH_NON_TENSOR and is_function:
-                return TENSOR, None
-            klass = self.lookup_class(resolved)
-            if klass:
-                return (MODULE if self.is_nn_module(klass) else None), klass.qualname
-            if isinstance(value.func, ast.Attribute) and value.func.attr in {"clone", "to", "detach", "contiguous"}:
-                inner_kind, _ = self.value_kind(module, value.func.value, param_annotations)
-                if inner_kind in TENSOR_KINDS:
-                    return TENSOR, None
-        return None, None
+        found = self.kinds.annotation(module, ann)
+        return found.kind, found.type_name
 
     def release(self) -> None:
         """Drop the trees and break the module/class/function reference cycles, so that plain
@@ -453,6 +317,8 @@ class ProjectIndex:
         self.by_path.clear()
         self._mro_cache.clear()
         self._lookup_cache.clear()
+        self._subclasses = None
+        self._overrides_cache.clear()
 
     # -- lookups ------------------------------------------------------------------------------
     def lookup(self, qualname: str):
@@ -505,23 +371,90 @@ class ProjectIndex:
         self._mro_cache[klass.qualname] = order
         return order
 
+    def subclasses(self, klass: ClassInfo) -> list[ClassInfo]:
+        """Every project class that derives from ``klass``, directly or not."""
+        if self._subclasses is None:
+            direct: dict[str, list[ClassInfo]] = {}
+            for cls in self.classes():
+                for base in cls.bases:
+                    parent = self.lookup_class(base)
+                    if parent is not None and parent is not cls:
+                        direct.setdefault(parent.qualname, []).append(cls)
+            self._subclasses = direct
+        out, stack, seen = [], list(self._subclasses.get(klass.qualname, [])), {klass.qualname}
+        while stack:
+            current = stack.pop()
+            if current.qualname in seen:
+                continue
+            seen.add(current.qualname)
+            out.append(current)
+            stack.extend(self._subclasses.get(current.qualname, []))
+        return out
+
+    def overrides(self, klass: ClassInfo, name: str) -> list[FunctionInfo]:
+        """Methods ``name`` defined by subclasses of ``klass``: where a call on a static type may land."""
+        key = (klass.qualname, name)
+        cached = self._overrides_cache.get(key)
+        if cached is None:
+            cached = self._overrides_cache[key] = [c.methods[name] for c in self.subclasses(klass)
+                                                   if name in c.methods]
+        return cached
+
+    def type_args(self, klass: ClassInfo) -> dict[str, str]:
+        """TypeVar (qualified) -> project class, from subscripted bases: ``class A(Base[State])``
+        with ``class Base(Generic[StateT])`` maps ``StateT`` to ``State`` for ``A``."""
+        cached = self._type_args.get(klass.qualname)
+        if cached is not None:
+            return cached
+        self._type_args[klass.qualname] = out = {}
+        for base in klass.node.bases:
+            if not isinstance(base, ast.Subscript):
+                continue
+            parent = self.lookup_class(klass.module.resolve(dotted(base.value) or ""))
+            args = base.slice.elts if isinstance(base.slice, ast.Tuple) else [base.slice]
+            if parent is None:
+                continue
+            for param, arg in zip(self._type_params(parent), args):
+                kind = self.kinds.annotation(klass.module, arg)
+                if kind.classes:
+                    out.setdefault(param, kind.classes[0])
+            for name, value in self.type_args(parent).items():
+                out.setdefault(name, value)
+        return out
+
+    def _type_params(self, klass: ClassInfo) -> list[str]:
+        """The TypeVars a generic class declares (``Generic[StateT]``, ``Protocol[T]``), qualified."""
+        params = []
+        for base in klass.node.bases:
+            if isinstance(base, ast.Subscript):
+                for arg in base.slice.elts if isinstance(base.slice, ast.Tuple) else [base.slice]:
+                    name = dotted(arg)
+                    if name in klass.module.typevars:
+                        params.append(f"{klass.module.name}.{name}")
+        return list(dict.fromkeys(params))
+
     def find_method(self, klass: ClassInfo, name: str) -> FunctionInfo | None:
         for current in self.mro(klass):
             if name in current.methods:
                 return current.methods[name]
         return None
 
+    def attr(self, klass: ClassInfo, attr: str) -> StaticKind | None:
+        for current in self.mro(klass):
+            if attr in current.attrs:
+                return current.attrs[attr]
+        return None
+
     def attr_kind(self, klass: ClassInfo, attr: str) -> str | None:
         for current in self.mro(klass):
-            if attr in current.attr_kinds:
-                return current.attr_kinds[attr]
+            found = current.attrs.get(attr)
+            if found is not None and found.kind:
+                return found.kind
         return None
 
     def attr_type(self, klass: ClassInfo, attr: str) -> ClassInfo | None:
-        for current in self.mro(klass):
-            if attr in current.attr_types:
-                return self.lookup_class(current.attr_types[attr])
-        return None
+        found = self.attr(klass, attr)
+        return self.lookup_class(found.type_name) if found is not None and found.type_name else None
 
     def is_static_attr(self, klass: ClassInfo, attr: str) -> bool:
         return attr in self.globally_static_attrs or any(attr in c.static_attrs for c in self.mro(klass))
@@ -539,6 +472,24 @@ class ProjectIndex:
     def is_mutated_attr(self, klass: ClassInfo, attr: str) -> bool:
         return any(attr in c.mutated_attrs for c in self.mro(klass))
 
+    def is_flipped_flag(self, klass: ClassInfo, attr: str) -> bool:
+        """An attribute assigned different literals (``True`` in ``__init__``, ``False`` later) and
+        rebound outside ``__init__``: a flag whose value the compiled code may see change."""
+        if not self.is_mutated_attr(klass, attr):
+            return False
+        for current in self.mro(klass):
+            found = current.constants_assigned.get(attr)
+            if found:
+                return ("expr",) not in found and ("aug",) not in found and len(found) > 1
+        return False
+
+    def init_kind(self, klass: ClassInfo, attr: str) -> tuple[bool, str | None]:
+        """(whether code outside compiled methods sets ``attr``, the kind it sets)."""
+        for current in self.mro(klass):
+            if attr in current.init_kinds:
+                return True, current.init_kinds[attr]
+        return False, None
+
     def is_nn_module(self, klass: ClassInfo) -> bool:
         cached = self._module_class_cache.get(klass.qualname)
         if cached is not None:
@@ -546,13 +497,16 @@ class ProjectIndex:
         self._module_class_cache[klass.qualname] = False  # cycle guard
         result = False
         for base in klass.bases:
-            if base.startswith("torch.nn.") and base.split(".")[-1][:1].isupper():
+            if is_torch_module_name(base):
                 result = True
             elif base.startswith("nn.") or base == "Module":
                 result = True  # unresolved alias; the name says enough
             else:
                 parent = self.lookup_class(base)
-                result = bool(parent and self.is_nn_module(parent))
+                if parent is not None:
+                    result = self.is_nn_module(parent)
+                elif "." in base:
+                    result = self.external.is_nn_module(base)
             if result:
                 break
         self._module_class_cache[klass.qualname] = result

@@ -8,6 +8,11 @@ from dataclasses import dataclass
 from .project import ClassInfo, FunctionInfo, ModuleInfo, ProjectIndex, dotted
 
 COMPILE_FUNCS = {"torch.compile"}
+# Hooks run inside the hooked module's (compiled) __call__: dynamo traces them with its forward.
+HOOK_METHODS = {"register_forward_hook", "register_forward_pre_hook"}
+GLOBAL_HOOKS = {"torch.nn.modules.module.register_module_forward_hook",
+                "torch.nn.modules.module.register_module_forward_pre_hook"}
+PARTIAL = {"functools.partial"}
 DISABLE_DECORATORS = {"torch.compiler.disable", "torch._dynamo.disable", "torch.compiler.disable_for_tracing"}
 
 
@@ -15,7 +20,7 @@ DISABLE_DECORATORS = {"torch.compiler.disable", "torch._dynamo.disable", "torch.
 class Root:
     func: FunctionInfo
     self_cls: ClassInfo | None  # the class `self` is: a subclass that inherits `func` gets its own root
-    why: str  # "nn.Module.forward", "@torch.compile", "torch.compile(...) call", "--compile-safe-roots"
+    why: str  # "nn.Module.forward", "@torch.compile", "torch.compile(...) call", "forward hook", "--compile-safe-roots"
 
     @property
     def display(self) -> str:
@@ -57,6 +62,10 @@ def find_roots(index: ProjectIndex, extra: tuple[str, ...] = ()) -> list[Root]:
         for call, cls, func in _compile_calls(module):
             for target, self_cls in _resolve_compile_target(index, module, call, cls, func):
                 add(target, self_cls, "torch.compile(...) call")
+    for module in index.modules.values():
+        if module.mentions_hooks:
+            for func, self_cls in _hook_functions(index, module):
+                add(func, self_cls, "forward hook")
     for name in extra:
         for func, self_cls in _resolve_extra_root(index, name):
             add(func, self_cls, "--compile-safe-roots")
@@ -89,6 +98,60 @@ def _compile_calls(module: ModuleInfo):
     yield_list: list = []
     visit(module.tree, None, None)
     return yield_list
+
+
+def _scopes(module: ModuleInfo):
+    """(class or None, function or None, statements) for the module body and every function in it."""
+    yield None, None, module.tree.body
+    for func in module.functions.values():
+        yield None, func, func.node.body
+    for klass in module.classes.values():
+        for func in klass.methods.values():
+            yield klass, func, func.node.body
+
+
+def _hook_functions(index: ProjectIndex, module: ModuleInfo):
+    """Functions registered as forward hooks or pre-hooks (``m.register_forward_hook(fn)``).
+
+    A hook may be a module-level function, a method (``self.hook``), ``functools.partial`` of
+    one, or a closure defined (at any depth) inside the function that registers it; a closure's
+    enclosing function is its ``parent`` (what it closes over is state).
+    """
+    for klass, func, body in _scopes(module):
+        nested, calls = {}, []
+        for stmt in body:
+            if func is None and isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue  # module-level defs are scopes of their own
+            for node in ast.walk(stmt):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and func is not None:
+                    nested.setdefault(node.name, node)
+                elif isinstance(node, ast.Call) and node.args and _is_hook_registration(node, module):
+                    calls.append(node)
+        for call in calls:
+            hook = call.args[0]
+            if isinstance(hook, ast.Call) and module.resolve(dotted(hook.func) or "") in PARTIAL and hook.args:
+                hook = hook.args[0]
+            if isinstance(hook, ast.Name):
+                if hook.id in nested:
+                    node = nested[hook.id]
+                    yield FunctionInfo(f"{func.qualname}.<locals>.{node.name}", node.name, node, module, None,
+                                       func), None
+                    continue
+                found = index.lookup(module.resolve(hook.id))
+                if isinstance(found, FunctionInfo):
+                    yield found, found.cls
+            elif (isinstance(hook, ast.Attribute) and isinstance(hook.value, ast.Name) and hook.value.id == "self"
+                  and klass is not None):
+                method = index.find_method(klass, hook.attr)
+                if method is not None:
+                    yield method, klass
+
+
+def _is_hook_registration(call: ast.Call, module: ModuleInfo) -> bool:
+    if isinstance(call.func, ast.Attribute) and call.func.attr in HOOK_METHODS:
+        return True
+    name = dotted(call.func)
+    return bool(name) and module.resolve(name) in GLOBAL_HOOKS
 
 
 def _class_of_local(index: ProjectIndex, module: ModuleInfo, func: FunctionInfo | None, name: str):

@@ -451,4 +451,349 @@ def test_a_pathological_function_does_not_stop_the_analysis(tmp_path):
             def forward(self, t):
                 return t.item()
     '''})
-    assert ("m.py", 10, "TCS002") in codes_at(tmp_path)
+    found = codes_at(tmp_path, allow_gaps=True)
+    assert ("m.py", 10, "TCS002") in found
+    assert ("m.py", 5, "TCS902") in found  # the function given up on is reported, not dropped
+
+
+def test_a_bug_in_a_rule_is_reported_not_silent(tmp_path, monkeypatch):
+    from flake8_compile_safe.rules.tcs002_host_sync import HostSync
+
+    def broken(self, stmt, ctx):
+        raise KeyError("a bug in a rule")
+        yield
+
+    monkeypatch.setattr(HostSync, "check", broken)
+    write_project(tmp_path, {"m.py": """
+        import torch
+
+        class M(torch.nn.Module):
+            def forward(self, t):
+                return t * 2
+    """})
+    gaps = [f for f in findings(tmp_path, allow_gaps=True) if f.code == "TCS902"]
+    assert [(f.line, "M.forward (KeyError)" in f.summary) for f in gaps] == [(5, True)]
+
+
+# -- where files sit: namespace packages, src layouts, scripts folders ---------------------------
+
+def test_edge_namespace_package_absolute_and_relative_imports(tmp_path):
+    # PEP 420: no __init__.py anywhere; Python resolves both forms from the project root.
+    write_project(tmp_path, {
+        "pkg/ops.py": HAZARD_HELPER,
+        "pkg/more.py": "def read2(t):\n    return t.item()\n",
+        "pkg/sub/model.py": '''
+            import torch
+            from pkg.ops import read
+            from ..more import read2
+
+            class M(torch.nn.Module):
+                def forward(self, t):
+                    return read(t) + read2(t)
+        '''})
+    found = codes_at(tmp_path)
+    assert ("ops.py", 3, "TCS002") in found and ("more.py", 2, "TCS002") in found
+
+
+def test_edge_src_layout(tmp_path):
+    write_project(tmp_path, {
+        "src/pkg/__init__.py": "",
+        "src/pkg/ops.py": HAZARD_HELPER,
+        "src/pkg/model.py": '''
+            import torch
+            from pkg.ops import read
+
+            class M(torch.nn.Module):
+                def forward(self, t):
+                    return read(t)
+        '''})
+    assert ("ops.py", 3, "TCS002") in codes_at(tmp_path)
+
+
+def test_edge_scripts_folder_imports_its_sibling(tmp_path):
+    # `python scripts/run.py` puts scripts/ on sys.path: `import helpers` is scripts/helpers.py.
+    write_project(tmp_path, {
+        "scripts/helpers.py": HAZARD_HELPER,
+        "scripts/run.py": '''
+            import torch
+            import helpers
+
+            class M(torch.nn.Module):
+                def forward(self, t):
+                    return helpers.read(t)
+        '''})
+    assert ("helpers.py", 3, "TCS002") in codes_at(tmp_path)
+
+
+def test_project_root_without_markers_is_found_from_the_imports(tmp_path):
+    from flake8_compile_safe.imports import find_project_root
+
+    (tmp_path / "repo" / "pkg" / "model").mkdir(parents=True)
+    (tmp_path / "repo" / "pkg" / "model" / "a.py").write_text("from pkg.model.b import x\n")
+    (tmp_path / "repo" / "pkg" / "model" / "b.py").write_text("from ..model import a\nx = 1\n")
+    assert find_project_root(tmp_path / "repo" / "pkg" / "model" / "a.py") == tmp_path / "repo"
+    assert find_project_root(tmp_path / "repo" / "pkg" / "model" / "b.py") == tmp_path / "repo"
+
+
+def test_edge_module_level_class_alias(tmp_path):
+    write_project(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/util.py": CACHE,
+        "pkg/model.py": '''
+            import torch
+            from pkg import util
+
+            DecodeCache = util.Cache
+
+            class M(torch.nn.Module):
+                def forward(self, x, cache: DecodeCache):
+                    return cache.length()
+        '''})
+    assert ("util.py", 9, "TCS002") in codes_at(tmp_path)
+
+
+# -- calls through a base class or a container ---------------------------------------------------
+
+LAYERS = '''
+import abc
+import torch
+
+
+class CacheLayer(abc.ABC):
+    @abc.abstractmethod
+    def update(self, k):
+        ...
+
+
+class DynamicLayer(CacheLayer):
+    def __init__(self):
+        self.n = torch.zeros(1)
+
+    def update(self, k):
+        return self.n.item()
+
+
+class StaticLayer(CacheLayer):
+    def __init__(self):
+        self.m = torch.zeros(1)
+
+    def update(self, k):
+        return self.m.item()
+
+
+class Unrelated:
+    def update(self, k):
+        return k.item()
+'''
+
+
+def _layer_lines(tmp_path, model_src):
+    write_project(tmp_path, {"layers.py": LAYERS, "model.py": model_src})
+    return {line for name, line, code in codes_at(tmp_path) if name == "layers.py" and code == "TCS002"}
+
+
+def test_edge_base_class_annotation_reaches_every_override(tmp_path):
+    assert _layer_lines(tmp_path, '''
+        import torch
+        from layers import CacheLayer
+
+        class M(torch.nn.Module):
+            def forward(self, k, layer: CacheLayer):
+                return layer.update(k)
+    ''') == {17, 25}
+
+
+def test_edge_list_annotation_loop_and_index(tmp_path):
+    assert _layer_lines(tmp_path, '''
+        import torch
+        from layers import CacheLayer
+
+        class Cache:
+            def __init__(self, layers: list[CacheLayer]):
+                self.layers = layers
+
+            def update(self, k, idx):
+                return self.layers[idx].update(k)
+
+        class M(torch.nn.Module):
+            def forward(self, k, cache: Cache):
+                return cache.update(k, 0)
+    ''') == {17, 25}
+
+
+def test_edge_list_comprehension_of_constructors_and_for_loop(tmp_path):
+    # An exact class (a constructor call) does not fan out to overrides in subclasses.
+    assert _layer_lines(tmp_path, '''
+        import torch
+        from layers import DynamicLayer
+
+        class Cache:
+            def __init__(self, n):
+                self.layers = [DynamicLayer() for _ in range(n)]
+
+            def update(self, k):
+                for layer in self.layers:
+                    k = layer.update(k)
+                return k
+
+        class M(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.cache = Cache(2)
+
+            def forward(self, k):
+                return self.cache.update(k)
+    ''') == {17}
+
+
+def test_edge_module_list_and_module_dict(tmp_path):
+    write_project(tmp_path, {"m.py": '''
+        import torch
+        from torch import nn
+
+        class Block(nn.Module):
+            def forward(self, t):
+                return t.item()
+
+        class Expert(nn.Module):
+            def forward(self, t):
+                return t.item()
+
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = nn.ModuleList([Block() for _ in range(2)])
+                self.experts = nn.ModuleDict({"a": Expert()})
+
+            def forward(self, t):
+                for i, block in enumerate(self.blocks):
+                    t = block(t)
+                return self.experts["a"](t)
+    '''})
+    found = {line for _, line, code in codes_at(tmp_path) if code == "TCS002"}
+    assert {7, 11} <= found
+
+
+def test_edge_callables_stored_in_attributes_partial_and_getattr(tmp_path):
+    write_project(tmp_path, {"m.py": '''
+        import functools
+        import torch
+
+        def a(t):
+            return t.item()
+
+        def b(scale, t):
+            return t.item()
+
+        class M(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fa = a
+                self.fb = functools.partial(b, 2.0)
+
+            def c(self, t):
+                return t.item()
+
+            def unused(self, t):
+                return t.item()
+
+            def forward(self, t):
+                fc = self.c
+                return self.fa(t) + self.fb(t) + fc(t) + getattr(self, "c")(t)
+    '''})
+    found = {line for _, line, code in codes_at(tmp_path) if code == "TCS002"}
+    assert {6, 9, 18} <= found and 21 not in found
+
+
+def test_edge_nested_function_called_where_defined(tmp_path):
+    write_project(tmp_path, {"m.py": '''
+        import torch
+
+        class M(torch.nn.Module):
+            def forward(self, t):
+                def inner(u):
+                    return u.item()
+
+                return inner(t)
+    '''})
+    assert ("m.py", 7, "TCS002") in codes_at(tmp_path)
+
+
+def test_root_forward_hooks_and_pre_hooks(tmp_path):
+    write_project(tmp_path, {"m.py": '''
+        import torch
+
+        def pre(module, args):
+            print(args[0].item())
+
+        def never_registered(module, args, out):
+            return out.item()
+
+        class M(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = torch.nn.Linear(4, 4)
+
+                def post(module, args, out):
+                    return out * out.sum().item()
+
+                self.lin.register_forward_hook(post)
+                self.lin.register_forward_pre_hook(pre)
+
+            def forward(self, x):
+                return self.lin(x)
+    '''})
+    found = {line for _, line, code in codes_at(tmp_path) if code == "TCS002"}
+    assert {5, 16} <= found and 8 not in found
+
+
+def test_root_through_a_base_class_outside_the_project(tmp_path):
+    # `extlib` stands in for an installed package (transformers, lightning): found on sys.path,
+    # read from source, never imported.
+    site = tmp_path / "site"
+    (site / "extlib").mkdir(parents=True)
+    (site / "extlib" / "__init__.py").write_text("from .base import Pretrained\n")
+    (site / "extlib" / "base.py").write_text(
+        "from torch import nn\n\n\nclass Mixin:\n    pass\n\n\nclass Pretrained(nn.Module, Mixin):\n    pass\n")
+    project = tmp_path / "proj"
+    write_project(project, {"m.py": '''
+        import torch
+        from extlib import Pretrained, Mixin
+
+        class Model(Pretrained):
+            def forward(self, t):
+                return t.item()
+
+        class NotAModule(Mixin):
+            def forward(self, t):
+                return t.item()
+    '''})
+    from flake8_compile_safe.external import ExternalClasses
+
+    external = ExternalClasses([str(site)])
+    assert external.is_nn_module("extlib.Pretrained") and not external.is_nn_module("extlib.Mixin")
+    import sys
+
+    sys.path.insert(0, str(site))
+    try:
+        ExternalClasses._answers.clear()
+        assert {line for _, line, _ in codes_at(project)} == {7}
+    finally:
+        sys.path.remove(str(site))
+        ExternalClasses._answers.clear()
+
+
+def test_root_through_a_well_known_base_when_it_is_not_installed(tmp_path):
+    write_project(tmp_path, {"m.py": '''
+        from lightning.pytorch import LightningModule
+        from transformers import PreTrainedModel
+
+        class Lit(LightningModule):
+            def forward(self, t):
+                return t.item()
+
+        class HF(PreTrainedModel):
+            def forward(self, t):
+                return t.item()
+    '''})
+    assert {line for _, line, _ in codes_at(tmp_path)} == {7, 11}

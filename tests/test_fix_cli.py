@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fixers.cli import main
+from flake8_compile_safe.fixers.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fix"
 SRC = (FIXTURES / "slice_assign_index_copy.in.py").read_bytes()

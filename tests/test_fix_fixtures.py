@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fixers.api import fix_paths
+from flake8_compile_safe.fixers.api import fix_paths
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fix"
 CASES = sorted(p.name[: -len(".in.py")] for p in FIXTURES.glob("*.in.py"))
@@ -63,7 +63,7 @@ def test_recipe_graph_break_strategy(tmp_path):
 def test_fixer_does_not_import_torch(tmp_path):
     import subprocess
 
-    code = ("import sys, shutil; from fixers.api import fix_paths; "
+    code = ("import sys, shutil; from flake8_compile_safe.fixers.api import fix_paths; "
             f"shutil.copy({str(FIXTURES / 'kvcache_recipe.in.py')!r}, {str(tmp_path / 'k.py')!r}); "
             f"fix_paths([{str(tmp_path / 'k.py')!r}], use_analysis=False); "
             "assert 'torch' not in sys.modules, 'torch imported'")

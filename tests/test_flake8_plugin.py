@@ -27,8 +27,10 @@ def test_reports_with_path_line_and_code_and_honours_noqa(tmp_path):
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert len(lines) == 1, result.stdout
-    assert re.match(r"pkg/model\.py:6:\d+: TCS002 `t\.item\(\)` copies a tensor value to the host "
-                    r"reached from M\.forward; .*; fix: ", lines[0])
+    assert re.match(r"pkg/model\.py:6:\d+: TCS002 `t\.item\(\)` copies a tensor value to the host: "
+                    r"a graph break, then a recompile per value \[M\.forward\]$", lines[0])
+    explained = run_flake8("--select=TCS", "--compile-safe-explain", "pkg", cwd=tmp_path).stdout.splitlines()
+    assert explained[0].startswith(lines[0] + "; ") and "; fix: " in explained[0]
 
 
 def test_clean_code_exits_zero(tmp_path):
@@ -73,7 +75,7 @@ CROSS_FILE = {
 
 def test_linting_one_file_uses_the_whole_project(tmp_path):
     write_project(tmp_path, CROSS_FILE)
-    result = run_flake8("--select=TCS", "pkg/ops.py", cwd=tmp_path)
+    result = run_flake8("--select=TCS", "--compile-safe-explain", "pkg/ops.py", cwd=tmp_path)
     assert "pkg/ops.py:2:12: TCS002" in result.stdout
     assert "reached from M.forward -> read" in result.stdout
 

@@ -32,10 +32,21 @@ def test_example(tmp_path, rule, kind, i, example):
         assert got == expected
 
 
-def test_messages_start_with_code_and_name_the_path(tmp_path):
-    write_project(tmp_path, {"example.py": ALL_RULES[0].INVALID[0].code})
-    for finding in findings(tmp_path):
+INVALID_EXAMPLES = [(rule, i, ex) for rule in ALL_RULES for i, ex in enumerate(rule.INVALID)]
+
+
+@pytest.mark.parametrize("rule,i,example", INVALID_EXAMPLES, ids=[f"{r.code}-{i}" for r, i, _ in INVALID_EXAMPLES])
+def test_messages_are_one_short_line_and_explain_adds_the_rest(tmp_path, rule, i, example):
+    write_project(tmp_path, {"example.py": example.code})
+    found = [f for f in findings(tmp_path) if f.code == rule.code]
+    assert found
+    for finding in found:
         message = finding.message()
-        assert message.startswith(finding.code + " ")
-        assert " reached from Model.forward" in message
-        assert "; fix: " in message
+        assert message.startswith(finding.code + " ") and "\n" not in message
+        assert len(message) <= 170, message
+        assert f"[{finding.root}]" in message and finding.consequence in message
+        explained = finding.message(explain=True)
+        assert explained.startswith(message)
+        assert f"; {finding.why}; fix: {finding.fix}" in explained
+        if len(finding.chain) > 1:
+            assert "reached from " + " -> ".join(finding.chain) in explained

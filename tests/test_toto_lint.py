@@ -25,7 +25,8 @@ def toto_root():
 
 @pytest.fixture(scope="module")
 def lint(toto_root):
-    result = run_flake8("--select=TCS", f"--compile-safe-root={toto_root}", str(toto_root / "toto"))
+    result = run_flake8("--select=TCS", "--compile-safe-explain", f"--compile-safe-root={toto_root}",
+                        str(toto_root / "toto"))
     assert "Traceback" not in result.stderr, result.stderr
     found = {}
     for line in result.stdout.splitlines():
@@ -105,3 +106,26 @@ def test_only_model_code_reached_by_compiled_paths(toto_root, lint):
     assert {rel for rel, _ in lint} <= {"toto/model/util.py", "toto/model/attention.py",
                                         "toto/model/backbone.py", "toto/model/transformer.py",
                                         "toto/model/embedding.py"}
+
+
+def _lint_lines(root):
+    result = run_flake8("--select=TCS", f"--compile-safe-root={root}", str(root / "toto"))
+    assert "Traceback" not in result.stderr, result.stderr
+    found = set()
+    for line in result.stdout.splitlines():
+        m = re.match(r"(.+?):(\d+):(\d+): (TCS\d+)", line)
+        found.add((Path(m.group(1)).relative_to(root).as_posix(), int(m.group(2)), m.group(4)))
+    return found
+
+
+def test_namespace_package_copy_gives_the_same_findings(toto_root, tmp_path):
+    # PEP 420: the same tree with every __init__.py deleted imports the same way from its root.
+    import shutil
+
+    copy = tmp_path / "toto_ns"
+    shutil.copytree(toto_root, copy)
+    removed = [p.unlink() or p for p in copy.rglob("__init__.py")]
+    assert removed
+    package = _lint_lines(toto_root)
+    assert len(package) >= 30 and {code for *_, code in package} >= {"TCS001", "TCS002", "TCS003", "TCS004"}
+    assert _lint_lines(copy) == package

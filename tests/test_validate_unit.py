@@ -1,20 +1,28 @@
-"""Unit tests of compile-safe-validate that need neither torch nor Toto (fast)."""
+"""Unit tests of compile-safe-validate that need neither torch nor a model run (fast)."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from flake8_compile_safe.families.toto.data import DataError, read_csv_series
 from flake8_compile_safe.validate import cli
-from flake8_compile_safe.validate.harness import HarnessError, parse_events, read_csv_series
+from flake8_compile_safe.validate.crosscheck import crosscheck
+from flake8_compile_safe.validate.dynamo_log import parse_events
+from flake8_compile_safe.validate.options import OptionError, RunOptions
+from flake8_compile_safe.validate.records import Event, ModeResult, RunResult
+from flake8_compile_safe.validate.report import checklist, format_events, format_table, write_report
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-# ---------------------------------------------------------------------------- CSV input
+# ---------------------------------------------------------------------------- CSV input (Toto's data)
 
 
 def test_csv_picks_first_numeric_column(tmp_path):
@@ -32,15 +40,191 @@ def test_csv_without_header(tmp_path):
 def test_csv_no_numeric_column(tmp_path):
     p = tmp_path / "words.csv"
     p.write_text("a,b\nx,y\nz,w\n")
-    with pytest.raises(HarnessError, match=r"words\.csv: no numeric column"):
+    with pytest.raises(DataError, match=r"words\.csv: no numeric column"):
         read_csv_series(str(p), 2)
 
 
 def test_csv_too_few_rows(tmp_path):
     p = tmp_path / "short.csv"
     p.write_text("v\n1\n2\n3\n")
-    with pytest.raises(HarnessError, match=r"short\.csv: numeric column 0 has 3 rows, need at least 10"):
+    with pytest.raises(DataError, match=r"short\.csv: numeric column 0 has 3 rows, need at least 10"):
         read_csv_series(str(p), 10)
+
+
+# ---------------------------------------------------------------------------- one option schema
+
+
+def test_cli_flags_come_from_the_run_options():
+    ap = argparse.ArgumentParser()
+    RunOptions.add_arguments(ap)
+    ns = ap.parse_args(["--mode", "default", "--mode", "max-autotune", "--backend", "analysis", "--runs", "3"])
+    opts = RunOptions.from_namespace(ns, factory="m:f", path="/x")
+    assert opts.modes == ["default", "max-autotune"] and opts.backend == "analysis" and opts.runs == 3
+    assert opts.warmup == RunOptions("m:f", "/x").warmup  # defaults are the dataclass's
+    cli_flags = {a.dest for a in cli.build_parser()._actions}
+    assert {"modes", "backend", "device", "warmup", "runs", "seed", "threads"} <= cli_flags
+
+
+def test_run_options_round_trip_and_checks(tmp_path):
+    opts = RunOptions("pkg.mod:build", "/tree", variant="fixed", workload_args={"steps": 3}, modes=["default"])
+    opts.write(tmp_path / "o.json")
+    assert RunOptions.read(tmp_path / "o.json") == opts
+    with pytest.raises(OptionError, match="unknown run options: bogus"):
+        RunOptions.from_json({**opts.to_json(), "bogus": 1})
+    with pytest.raises(OptionError, match="missing run options: path"):
+        RunOptions.from_json({"factory": "a:b"})
+    with pytest.raises(OptionError, match="unknown mode 'fastest'"):
+        RunOptions("a:b", "/t", modes=["fastest"]).check()
+    with pytest.raises(OptionError, match="--runs must be >= 1"):
+        RunOptions("a:b", "/t", runs=0).check()
+
+
+def test_records_round_trip():
+    row = ModeResult("original", "default", graph_breaks=2, extra={"mae": 1.5},
+                     events=[Event("graph_break", "pkg/m.py", 3, "item()", count=2, flagged=["TCS002"],
+                                   anchor="dynamo")])
+    row.break_recall.flagged, row.break_recall.total, row.break_recall.outside = 1, 1, 2
+    data = json.loads(json.dumps(row.to_json()))
+    assert data["static_recall"]["break_skip"] == {"flagged": 1, "total": 1, "recall": 1.0, "outside": 2}
+    assert ModeResult.from_json(data) == row
+    run = RunResult("original", "m:f", "/t", results=[row], executed={"pkg/m.py": [1, 3]})
+    assert RunResult.from_json(json.loads(json.dumps(run.to_json()))) == run
+
+
+# ---------------------------------------------------------------------------- dynamo's log
+
+GB = ("Graph break in user code at /x/toto/model/util.py:171\nGraph Break Reason: Encountered graph break "
+      "when attempting to trace CALL: a function call, e.g. f(x, y):\n\nUnsupported Tensor.item() call "
+      "with capture_scalar_outputs=False\n  Explanation: ...")
+SKIP = ("Graph break in user code at /x/toto/model/util.py:205\nGraph Break Reason: Failed to handle graph "
+        "break gracefully. Skipping the function and falling back to eager. Graph break encountered:\n\n"
+        "Unsupported Tensor.item() call with capture_scalar_outputs=False\n")
+# Two cache entries failed; the first listed (newest) has a user stack two frames deep.
+RECOMP = ("Recompiling function forward in /x/toto/model/attention.py:189\n    triggered by the following "
+          "guard failure(s):\n    - 6/1: layer_idx == 2      # q = f(q)  # oot/x/toto/model/attention.py:149 "
+          "in run\n    - User stack trace:\n    -   File \"/x/toto/model/attention.py\", line 207, in forward\n"
+          "    -     q = self.run(q, layer_idx)\n    -   File \"/x/toto/model/attention.py\", line 149, in run\n"
+          "    -     q = f(q)\n"
+          "    - 6/0: layer_idx == 1      # k = g(k)  # oot/x/toto/model/attention.py:120 in forward\n"
+          "    - User stack trace:\n    -   File \"/x/toto/model/attention.py\", line 120, in forward\n")
+RECOMP2 = ("Recompiling function backbone in /x/toto/model/backbone.py:158\n    triggered by the following "
+           "guard failure(s):\n    - 0/0: tensor 'inputs' size mismatch at index 2. expected 64, actual 80\n")
+LIMIT = "torch._dynamo hit config.recompile_limit (8)\n   function: 'forward' (/x/toto/model/attention.py:189)"
+
+
+def test_parse_events():
+    recs = [("torch._dynamo.symbolic_convert.__graph_breaks", "DEBUG", GB),
+            ("torch._dynamo.symbolic_convert.__graph_breaks", "DEBUG", SKIP),
+            ("torch._dynamo.guards.__recompiles", "DEBUG", RECOMP),
+            ("torch._dynamo.guards.__recompiles", "DEBUG", RECOMP2),
+            ("torch._dynamo.convert_frame", "WARNING", LIMIT)]
+    events, limit_hits = parse_events(recs, ["/x"])
+    assert [(e.kind, e.file, e.line, e.anchor) for e in events] == [
+        ("graph_break", "/x/toto/model/util.py", 171, "dynamo"),
+        ("frame_skip", "/x/toto/model/util.py", 205, "dynamo"),
+        # the innermost frame of the first failure's stack: where the guarded value is read
+        ("recompile", "/x/toto/model/attention.py", 149, "guarded_read"),
+        # no stack for a size guard on an argument: the recompiled function's def line
+        ("recompile", "/x/toto/model/backbone.py", 158, "function_def"),
+    ]
+    assert events[0].reason.startswith("Unsupported Tensor.item()")
+    assert events[2].reason == "layer_idx == 2"
+    assert events[3].reason.startswith("tensor 'inputs' size mismatch")
+    assert limit_hits == 1
+
+
+def test_recompile_stack_outside_the_tree_falls_back_to_def_line():
+    events, _ = parse_events([("torch._dynamo.guards.__recompiles", "DEBUG", RECOMP)], ["/elsewhere"])
+    assert [(e.file, e.line, e.anchor) for e in events] == [("/x/toto/model/attention.py", 189, "function_def")]
+
+
+# ---------------------------------------------------------------------------- cross-check with the linter
+
+
+@dataclass
+class FakeFinding:  # the Finding fields the cross-check reads
+    code: str
+    path: str
+    line: int
+    end_line: int
+    summary: str = "s"
+
+
+def _run(tmp_path, events):
+    row = ModeResult("original", "default", events=events)
+    return RunResult("original", "m:f", str(tmp_path), results=[ModeResult("original", "eager"), row],
+                     executed={"pkg/a.py": [10, 11, 20, 30, 40]})
+
+
+def test_crosscheck_flags_recall_and_unconfirmed(tmp_path):
+    a = str(tmp_path / "pkg" / "a.py")
+    findings = [FakeFinding("TCS002", a, 12, 12),  # 2 lines from the break at 10: flags it
+                FakeFinding("TCS003", a, 20, 20),  # executed, no event near: unconfirmed
+                FakeFinding("TCS001", a, 25, 25),  # not executed: not listed
+                FakeFinding("TCS004", a, 39, 41),  # executed (line 40), recompile at 41 is near: confirmed
+                FakeFinding("TCS002", str(tmp_path.parent / "other.py"), 1, 1)]  # outside the tree
+    events = [Event("graph_break", "pkg/a.py", 10, "item"), Event("frame_skip", "pkg/a.py", 10, "item"),
+              Event("graph_break", "pkg/a.py", 30, "sdpa"), Event("recompile", "pkg/a.py", 41, "x == 1"),
+              Event("graph_break", "/usr/lib/torch/x.py", 5, "outside"),
+              Event("predicted_cudagraph_rerecord", None, None, "no line")]
+    run = _run(tmp_path, events)
+    crosscheck(run, findings)
+    row = run.results[1]
+    assert [e.flagged for e in row.events] == [["TCS002"], ["TCS002"], [], ["TCS004"], None, None]
+    # one line that is both a break and a skip counts once; the torch line is outside the tree
+    assert (row.break_recall.flagged, row.break_recall.total, row.break_recall.outside) == (1, 2, 1)
+    assert (row.recompile_recall.flagged, row.recompile_recall.total) == (1, 1)
+    assert [(u.code, u.file, u.line) for u in row.unconfirmed_findings] == [("TCS003", "pkg/a.py", 20)]
+    assert row.executed_findings == 2  # lines 20 and 39-41 ran; lines 12 and 25 did not
+    assert run.results[0].events == [] and run.results[0].unconfirmed_findings == []
+
+
+def test_crosscheck_without_linter(tmp_path):
+    run = _run(tmp_path, [Event("graph_break", "pkg/a.py", 10, "item")])
+    crosscheck(run, None)
+    row = run.results[1]
+    assert row.events[0].flagged is None and row.unconfirmed_findings == []
+    assert (row.break_recall.total, row.break_recall.outside) == (0, 1)
+
+
+# ---------------------------------------------------------------------------- checklist, table, report
+
+
+def _row(variant, mode, **kw):
+    base = dict(unique_graphs=2, recompiles=1, max_abs_diff=1e-6, latency_ms_median=10.0, latency_ms_p90=11.0,
+                compile_s=3.0, peak_mem_mb=500.0, speedup_vs_eager=2.0, extra={"mae": 1.0})
+    base.update(kw)
+    return ModeResult(variant, mode, **base)
+
+
+def test_checklist():
+    rows = [_row("fixed", "eager", speedup_vs_eager=1.0), _row("fixed", "default"),
+            _row("original", "default", recompiles_after_warmup=3, speedup_vs_eager=0.4)]
+    checks = checklist(rows, "fixed", 1.5, 1e-3)
+    assert len(checks) == 5 and all(c.ok for c in checks)
+    bad = checklist([_row("fixed", "default", max_abs_diff=0.01, predicted_cudagraph_skips=2,
+                          recompiles_after_warmup=1, speedup_vs_eager=1.1)], "fixed", 1.5, 1e-3)
+    assert [c.ok for c in bad] == [True, False, False, False, False]
+    gpu = checklist([_row("fixed", "reduce-overhead", cudagraph_skips=1)], "fixed", 1.0, 1e-3)
+    assert gpu[2].check == "no CUDA-graph skips" and not gpu[2].ok
+    failed = checklist([_row("fixed", "default", error="TypeError: boom")], "fixed", 1.0, 1e-3)
+    assert [(c.check, c.ok) for c in failed] == [("runs under torch.compile", False)]
+
+
+def test_table_events_and_report(tmp_path):
+    rows = [_row("original", "eager"), _row("original", "default", graph_breaks=23, predicted_cudagraph_rerecords=4),
+            _row("fixed", "default", events=[Event("recompile", "toto/a.py", 3, "size", flagged=[])],
+                 unconfirmed_findings=[])]
+    table = format_table(rows)
+    assert "original" in table and "23" in table and "0 (pred)" in table and "4 (pred)" in table
+    assert "mae" in table.splitlines()[0]
+    assert "toto/a.py:3" in format_events(rows) and "[not flagged]" in format_events(rows)
+    meta = {"model": "m:f", "path": "/x", "device": "cpu", "torch": "x", "warmup": 2, "runs": 5,
+            "workload_args": {}, "command": "compile-safe-validate --quick", "fixer": None}
+    written = write_report(tmp_path / "rep", rows, checklist(rows, "fixed", 1.0, 1e-3), meta)
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "## Checklist" in md and "toto/a.py:3" in md
+    assert written[0].endswith("report.md")
 
 
 # ---------------------------------------------------------------------------- bad input -> one line, exit 2
@@ -58,21 +242,7 @@ def test_missing_checkpoint(capsys, tmp_path):
     assert len(err) == 1 and "nope: checkpoint directory not found" in err[0]
 
 
-def test_checkpoint_without_weights(capsys, tmp_path):
-    rc, err = _run_main(capsys, ["--no-fix", "--checkpoint", str(tmp_path)])
-    assert rc == 2
-    assert len(err) == 1 and "has no model.safetensors" in err[0]
-
-
-def test_csv_errors_from_cli(capsys, tmp_path):
-    bad = tmp_path / "bad.csv"
-    bad.write_text("name\nfoo\nbar\n")
-    rc, err = _run_main(capsys, ["--no-fix", "--csv", str(bad)])
-    assert rc == 2 and len(err) == 1 and "bad.csv: no numeric column" in err[0]
-    short = tmp_path / "short.csv"
-    short.write_text("v\n1\n2\n")
-    rc, err = _run_main(capsys, ["--no-fix", "--csv", str(short)])
-    assert rc == 2 and len(err) == 1 and "short.csv" in err[0] and "need at least" in err[0]
+def test_missing_csv(capsys, tmp_path):
     rc, err = _run_main(capsys, ["--no-fix", "--csv", str(tmp_path / "absent.csv")])
     assert rc == 2 and len(err) == 1 and "absent.csv: CSV file not found" in err[0]
 
@@ -82,9 +252,27 @@ def test_unknown_mode(capsys):
     assert rc == 2 and len(err) == 1 and "unknown mode 'fastest'" in err[0]
 
 
+def test_unknown_family_and_workload(capsys):
+    rc, err = _run_main(capsys, ["--family", "nosuchmodel"])
+    assert rc == 2 and len(err) == 1 and "unknown model family 'nosuchmodel'" in err[0]
+    rc, err = _run_main(capsys, ["--config", "huge"])
+    assert rc == 2 and len(err) == 1 and "has no workload 'huge'" in err[0]
+
+
+def test_bad_model_spec(capsys, tmp_path):
+    rc, err = _run_main(capsys, ["--model", "no_colon_here"])
+    assert rc == 2 and len(err) == 1 and "expected MODULE:FACTORY" in err[0]
+    rc, err = _run_main(capsys, ["--model", "surely_not_a_module_here.sub:build"])
+    assert rc == 2 and len(err) == 1 and "cannot import surely_not_a_module_here.sub" in err[0]
+    rc, err = _run_main(capsys, ["--model", "m:f", "--path", str(tmp_path / "absent")])
+    assert rc == 2 and len(err) == 1 and "--path is not a directory" in err[0]
+    rc, err = _run_main(capsys, ["--model", "m:f", "--path", str(tmp_path), "--arg", "no-equals"])
+    assert rc == 2 and len(err) == 1 and "expected KEY=VALUE" in err[0]
+
+
 def test_unknown_option_is_one_line(capsys):
     with pytest.raises(SystemExit) as exc:
-        cli.main(["--config", "huge"])
+        cli.main(["--bogus"])
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("compile-safe-validate: error:")
@@ -97,87 +285,3 @@ def test_bad_input_subprocess_has_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0
-
-
-# ---------------------------------------------------------------------------- log parsing, recall, checklist
-
-GB = ("Graph break in user code at /x/toto/model/util.py:171\nGraph Break Reason: Encountered graph break "
-      "when attempting to trace CALL: a function call, e.g. f(x, y):\n\nUnsupported Tensor.item() call "
-      "with capture_scalar_outputs=False\n  Explanation: ...")
-SKIP = ("Graph break in user code at /x/toto/model/util.py:205\nGraph Break Reason: Failed to handle graph "
-        "break gracefully. Skipping the function and falling back to eager. Graph break encountered:\n\n"
-        "Unsupported Tensor.item() call with capture_scalar_outputs=False\n")
-RECOMP = ("Recompiling function forward in /x/toto/model/attention.py:189\n    triggered by the following "
-          "guard failure(s):\n    - 6/0: layer_idx == 1      # q, k = f(q)  # oot/x/toto/model/attention.py:207 "
-          "in forward\n    - User stack trace:\n    -   File \"/x/toto/model/attention.py\", line 207, in forward\n"
-          "    -     q, k, v, seq_pos_offset = self.positional_embedding(q, k, v, kv_cache, layer_idx)\n")
-RECOMP2 = ("Recompiling function backbone in /x/toto/model/backbone.py:158\n    triggered by the following "
-           "guard failure(s):\n    - 0/0: tensor 'inputs' size mismatch at index 2. expected 64, actual 80\n")
-
-
-def test_parse_events():
-    recs = [("torch._dynamo.symbolic_convert.__graph_breaks", "DEBUG", GB),
-            ("torch._dynamo.symbolic_convert.__graph_breaks", "DEBUG", SKIP),
-            ("torch._dynamo.guards.__recompiles", "DEBUG", RECOMP),
-            ("torch._dynamo.guards.__recompiles", "DEBUG", RECOMP2)]
-    ev = parse_events(recs, ["/x/"])
-    assert [(e["kind"], e["file"], e["line"]) for e in ev] == [
-        ("graph_break", "/x/toto/model/util.py", 171),
-        ("frame_skip", "/x/toto/model/util.py", 205),
-        ("recompile", "/x/toto/model/attention.py", 207),
-        ("recompile", "/x/toto/model/backbone.py", 158),
-    ]
-    assert ev[0]["reason"].startswith("Unsupported Tensor.item()")
-    assert ev[2]["reason"] == "layer_idx == 1" and ev[2]["guard"] == "6/0"
-    assert ev[3]["reason"].startswith("tensor 'inputs' size mismatch")
-
-
-def test_annotate_recall_and_summary(tmp_path):
-    f = tmp_path / "util.py"
-    f.write_text("x\n")
-    events = [{"kind": "graph_break", "file": str(f), "line": 1, "reason": "r", "mode": "default"},
-              {"kind": "recompile", "file": str(f), "line": 2, "reason": "r", "mode": "default"},
-              {"kind": "predicted_cudagraph_skip", "file": None, "line": None, "reason": "r", "mode": "default"}]
-    cli.annotate_recall(events, [{"path": str(f), "line": 1, "code": "TCS002", "message": "m"}])
-    assert [e["flagged"] for e in events] == [True, False, None]
-    assert events[0]["tcs_codes"] == ["TCS002"]
-    cli.annotate_recall(events, None)  # linter unavailable: tolerated
-    assert all(e["flagged"] is None for e in events)
-    cli.annotate_recall(events, [])  # linter ran, found nothing
-    assert [e["flagged"] for e in events] == [False, False, None]
-
-
-def _row(variant, mode, **kw):
-    base = dict(variant=variant, mode=mode, graph_breaks=0, frame_skips=0, unique_graphs=2, recompiles=1,
-                recompiles_after_warmup=0, recompile_limit_hits=0, cudagraph_skips=None,
-                predicted_cudagraph_skips=0, max_abs_diff=1e-6, mae=1.0, mae_diff=1e-7,
-                latency_ms_median=10.0, latency_ms_p90=11.0, compile_s=3.0, peak_mem_mb=500.0,
-                speedup_vs_eager=2.0, events=[], source="/x", steps=12)
-    base.update(kw)
-    return base
-
-
-def test_checklist():
-    rows = [_row("fixed", "eager", speedup_vs_eager=1.0), _row("fixed", "default"),
-            _row("original", "default", recompiles_after_warmup=3, speedup_vs_eager=0.4)]
-    checks = cli.checklist(rows, "fixed", 1.5)
-    assert len(checks) == 4 and all(c["ok"] for c in checks)
-    bad = cli.checklist([_row("fixed", "default", mae_diff=0.01, predicted_cudagraph_skips=2,
-                              recompiles_after_warmup=1, speedup_vs_eager=1.1)], "fixed", 1.5)
-    assert [c["ok"] for c in bad] == [False, False, False, False]
-    gpu = cli.checklist([_row("fixed", "reduce-overhead", cudagraph_skips=1)], "fixed", 1.0)
-    assert gpu[1]["check"] == "no CUDA-graph skips" and not gpu[1]["ok"]
-
-
-def test_table_and_report(tmp_path):
-    rows = [_row("original", "eager"), _row("original", "default", graph_breaks=23),
-            _row("fixed", "default", events=[{"kind": "recompile", "file": "/x/toto/a.py", "line": 3,
-                                             "reason": "size", "flagged": False}])]
-    table = cli.format_table(rows)
-    assert "original" in table and "23" in table and "0 (pred)" in table
-    meta = {"device": "cpu", "torch": "x", "config": "tiny", "steps": 12, "warmup": 2, "runs": 5,
-            "data": "seeded", "command": "compile-safe-validate --quick", "fixer": None}
-    written = cli.write_report(tmp_path / "rep", rows, cli.checklist(rows, "fixed", 1.0), meta)
-    md = (tmp_path / "rep" / "report.md").read_text()
-    assert "## Checklist" in md and "toto/a.py:3" in md
-    assert written[0].endswith("report.md")

@@ -1,13 +1,16 @@
 """Recipes: coordinated multi-file rewrites for a recognised model family.
 
 A recipe recognises its family by structure (class and method shapes, not file names) and
-rewrites the files it needs together. Register new families (HF-style caches, litgpt, whisper...)
-with :func:`register`; :func:`all_recipes` is what the fixer runs.
+rewrites the files it needs together. Recipes live in their family's folder
+(``flake8_compile_safe/families/<name>/``, named by ``Family.recipe``) and are found through
+:func:`flake8_compile_safe.families.all_families`; :func:`register` adds one from elsewhere.
+:func:`all_recipes` is what the fixer runs. Nothing here names a model.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -42,6 +45,7 @@ class Recipe:
 
 
 _REGISTRY: dict[str, Recipe] = {}
+_families_loaded = False
 
 
 def register(recipe: Recipe) -> Recipe:
@@ -49,12 +53,26 @@ def register(recipe: Recipe) -> Recipe:
     return recipe
 
 
+def _load_family_recipes() -> None:
+    """Instantiate each family's ``Family.recipe`` (``"module:Class"``) once."""
+    global _families_loaded
+    if _families_loaded:
+        return
+    _families_loaded = True
+    from flake8_compile_safe.families import all_families
+
+    for family in all_families():
+        if family.recipe:
+            module_name, _, class_name = family.recipe.partition(":")
+            recipe = getattr(importlib.import_module(module_name), class_name)()
+            _REGISTRY.setdefault(recipe.name, recipe)
+
+
 def all_recipes() -> list[Recipe]:
+    _load_family_recipes()
     return list(_REGISTRY.values())
 
 
 def get(name: str) -> Recipe:
+    _load_family_recipes()
     return _REGISTRY[name]
-
-
-from . import toto as _toto  # noqa: E402,F401  (registers itself)

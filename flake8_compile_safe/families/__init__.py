@@ -5,10 +5,13 @@ and imports nothing heavy (no torch, no libcst, no model package): the registry 
 family's ``__init__`` to list them. Heavy parts live in modules named by strings and are imported
 only by the stage that needs them:
 
-* ``factories``: validation workloads, ``"module:function"``; ``function()`` returns ``(model, run)``
-  as ``compile-safe-validate --model`` expects. They import the model package, which comes from
-  the family's fetched source tree (``Family.source()``), put first on ``sys.path``.
-* ``recipe``: the fixer's multi-file rewrite for this family (libcst), ``"module:ClassName"``.
+* ``factories``: validation workloads, ``"module:function"``; ``function(**workload_args)`` returns
+  ``(model, run)`` or ``(model, run, metrics)`` as ``compile-safe-validate --model`` expects
+  (``flake8_compile_safe/validate/workload.py``). They import the model package, which comes from
+  the family's fetched source tree (``Family.source()``), put first on ``sys.path``;
+  ``compile-safe-validate --family NAME[:WORKLOAD]`` runs them there.
+* ``recipe``: the fixer's multi-file rewrite for this family (libcst), ``"module:ClassName"``; the
+  fixer's recipe registry (``flake8_compile_safe.fixers.recipes.all_recipes``) instantiates it.
 
 The generic core (linter, fixer, validation) never names a family: it goes through
 :func:`all_families` / :func:`get_family`.
@@ -23,6 +26,9 @@ from pathlib import Path
 
 from .fetch import fetch_package_source
 
+# What ``compile-safe-validate`` (and its ``--quick``) measures when given no --model / --family.
+DEFAULT_FAMILY = "toto"
+
 
 @dataclass(frozen=True)
 class Family:
@@ -35,6 +41,13 @@ class Family:
     recipe: str | None = None  # "module:RecipeClass" for compile-safe-fix, or None
     runtime_deps: tuple[str, ...] = ()  # requirements the factories import besides torch
     about: str = ""  # one paragraph: what the model is and what dynamo trips on in it
+    # What benchmarks/recall.py does with each workload: "recall" (dynamo trips on it: the linter
+    # must flag its events; the default), "precision" (compiles clean: only false alarms count) or
+    # "skip" (too heavy for the benchmark, e.g. a full-size config).
+    benchmark_roles: dict[str, str] = field(default_factory=dict)
+
+    def benchmark_role(self, workload: str) -> str:
+        return self.benchmark_roles.get(workload, "recall")
 
     def source(self, cache: Path | None = None) -> Path:
         """A directory holding ``<package>/`` from the registry's wheel (downloaded once, cached)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
@@ -26,7 +27,8 @@ def fetch_package_source(dist: str, version: str, package: str, sentinel: str,
                          cache: Path | None = None) -> Path:
     """Return ``<cache>/<dist>-<version>/`` holding the ``package/`` folder of that wheel.
 
-    Downloads the wheel once (``pip download --no-deps``) and unpacks only ``package/``. The
+    Downloads the wheel once (``pip download --no-deps``; a source archive where the registry has
+    no wheel, e.g. ``openai-whisper``) and unpacks only ``package/``. The
     unpack goes to a temporary directory renamed into place, so an interrupted run never leaves
     a half-written tree behind. ``sentinel`` (a path inside the tree) marks a complete one.
     """
@@ -40,14 +42,17 @@ def fetch_package_source(dist: str, version: str, package: str, sentinel: str,
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
                "--disable-pip-version-check", "-d", str(wheel_dir), f"{dist}=={version}"]
         result = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(wheel_dir.glob("*.whl"))
-        if result.returncode != 0 or not wheels:
+        archives = list(wheel_dir.glob("*.whl")) or list(wheel_dir.glob("*.tar.gz"))
+        if result.returncode != 0 or not archives:
             raise RuntimeError(f"could not download {dist}=={version}: {result.stderr.strip()[-500:]}")
         unpacked = Path(tmp) / "unpacked"
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            wheel.extractall(unpacked, [m for m in wheel.namelist() if m.startswith(f"{package}/")])
+        if archives[0].name.endswith(".whl"):
+            with zipfile.ZipFile(archives[0]) as wheel:
+                wheel.extractall(unpacked, [m for m in wheel.namelist() if m.startswith(f"{package}/")])
+        else:
+            _extract_sdist_package(archives[0], package, unpacked)
         if not (unpacked / sentinel).is_file():
-            raise RuntimeError(f"{wheels[0].name} holds no {sentinel}")
+            raise RuntimeError(f"{archives[0].name} holds no {sentinel}")
         try:
             os.replace(unpacked, target)
         except OSError:
@@ -55,3 +60,22 @@ def fetch_package_source(dist: str, version: str, package: str, sentinel: str,
             if not (target / sentinel).is_file():
                 raise
     return target
+
+
+def _extract_sdist_package(archive: Path, package: str, dest: Path) -> None:
+    """Unpack ``<top>/<package>/`` (or ``<top>/src/<package>/``) of a source archive into ``dest``."""
+    with tarfile.open(archive) as sdist:
+        members = [(m, m.name.split("/")) for m in sdist.getmembers() if m.isfile()]
+        members = [(m, parts) for m, parts in members if ".." not in parts]
+        chosen: list = []
+        for prefix in ([package], ["src", package]):  # <top>/<package>/..., <top>/src/<package>/...
+            depth = 1 + len(prefix)
+            chosen = [(m, parts[depth - 1:]) for m, parts in members
+                      if len(parts) > depth and parts[1:depth] == prefix]
+            if chosen:
+                break
+        for member, relative in chosen:
+            target = dest.joinpath(*relative)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with sdist.extractfile(member) as src, open(target, "wb") as out:
+                out.write(src.read())

@@ -1,6 +1,7 @@
 """Stage 5, the rules. Codes are fixed; ``ALL_RULES`` is the registry."""
 
 from .base import Example, Hit, Rule
+from .context import RuleContext, State
 from .tcs001_state_mutation import StateMutation
 from .tcs002_host_sync import HostSync
 from .tcs003_data_dependent_index import DataDependentIndex
@@ -8,11 +9,17 @@ from .tcs004_tensor_control_flow import TensorControlFlow
 from .tcs005_graph_break_mutation import GraphBreakBeforeMutation
 from .tcs006_side_effect_io import SideEffectIO
 from .tcs007_data_dependent_argument import DataDependentArgument
+from .tcs008_data_dependent_shape import DataDependentShape
+from .tcs009_forbidden_in_graph import ForbiddenInGraph
+from .tcs010_python_state_write import PythonStateWrite
+from .tcs011_state_created import StateCreated
+from .tcs012_tensor_check_raises import TensorCheckRaises
 
 ALL_RULES: tuple[Rule, ...] = (
     StateMutation(), HostSync(), DataDependentIndex(), TensorControlFlow(), GraphBreakBeforeMutation(),
-    SideEffectIO(), DataDependentArgument(),
+    SideEffectIO(), DataDependentArgument(), DataDependentShape(), ForbiddenInGraph(), PythonStateWrite(),
+    StateCreated(), TensorCheckRaises(),
 )
 RULES_BY_CODE = {rule.code: rule for rule in ALL_RULES}
 
-__all__ = ["ALL_RULES", "RULES_BY_CODE", "Example", "Hit", "Rule"]
+__all__ = ["ALL_RULES", "RULES_BY_CODE", "Example", "Hit", "Rule", "RuleContext", "State"]

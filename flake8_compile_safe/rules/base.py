@@ -13,16 +13,17 @@ from typing import TYPE_CHECKING, Iterable
 
 
 if TYPE_CHECKING:
-    from ..callgraph import FunctionAnalyzer
+    from .context import RuleContext
 
 
 @dataclass
 class Hit:
     node: ast.AST
-    summary: str
+    summary: str  # what was found, short: "`t.item()` copies a tensor value to the host"
     why: str | None = None  # defaults to the rule's
     fix: str | None = None
     data: dict = field(default_factory=dict)
+    consequence: str | None = None  # defaults to the rule's: "a graph break"
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,9 @@ class Example:
 class Rule:
     code: str = ""
     name: str = ""
-    why: str = ""  # one clause for the flake8 message
-    fix: str = ""  # one clause for the flake8 message
+    consequence: str = ""  # what dynamo does, a few words, for the one-line message
+    why: str = ""  # one clause, for --compile-safe-explain
+    fix: str = ""  # one clause, for --compile-safe-explain
     # Docs page, Ruff style.
     what_it_does: str = ""
     why_bad: str = ""
@@ -44,15 +46,10 @@ class Rule:
     VALID: tuple[Example, ...] = ()
     INVALID: tuple[Example, ...] = ()
 
-    def check(self, stmt: ast.stmt, an: "FunctionAnalyzer") -> Iterable[Hit]:
+    def check(self, stmt: ast.stmt, ctx: "RuleContext") -> Iterable[Hit]:
         raise NotImplementedError
 
-    @staticmethod
-    def nodes(stmt: ast.stmt, an: "FunctionAnalyzer", *types: type) -> list[ast.AST]:
-        """The nodes of ``types`` that the statement evaluates itself (cached per statement)."""
-        return an.nodes(stmt).of(*types)
 
-
-def source_of(node: ast.AST, limit: int = 60) -> str:
+def source_of(node: ast.AST, limit: int = 40) -> str:
     text = ast.unparse(node)
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,69 +1,47 @@
-"""TCS001: in-place mutation of state that is not a static tensor."""
+"""TCS001: an in-place write into a tensor that outlives the call and is not static."""
 
 from __future__ import annotations
 
 import ast
 
-from ..callgraph import TENSOR_VALUE
-from ..project import INIT_METHODS, TENSOR_KINDS, dotted
+from ..values import DICT, INIT_METHODS, LIST, TENSOR_KINDS, TENSOR_VALUE, dotted
 from .base import Example, Hit, Rule, source_of
 
-MUTATORS = {"append", "extend", "insert", "pop", "update", "clear", "setdefault", "remove", "popitem", "add",
-            "discard"}
 NOT_MUTATING_UNDERSCORE = {"requires_grad_", "share_memory_", "retain_grad_"}
 
 
-def state_of(expr: ast.expr, an) -> tuple[str, object, str | None, str | None] | None:
-    """Describe the object state ``expr`` refers to: (label, class or None, attr kind, attr).
-
-    ``self._keys``, ``cache._keys`` (cache of a known class), ``obj.buf`` (obj an argument of
-    unknown class), or a local bound to one of those. Plain locals are not state.
-    """
-    if isinstance(expr, ast.Name):
-        origin = an.env.get(expr.id)
-        if origin is not None and origin.origin:
-            klass = an.index.lookup_class(origin.origin[0])
-            attr = origin.origin[1]
-            return f"{klass.name}.{attr}", klass, an.index.attr_kind(klass, attr), attr
-        return None
-    if not isinstance(expr, ast.Attribute):
-        return None
-    owner_val = an.kind_of(expr.value)
-    klass = an.class_of(owner_val)
-    if klass is not None:
-        return f"{klass.name}.{expr.attr}", klass, an.index.attr_kind(klass, expr.attr), expr.attr
-    if isinstance(expr.value, ast.Name) and expr.value.id in {p.arg for p in an.func.params}:
-        return f"{expr.value.id}.{expr.attr}", None, None, expr.attr
-    return None
+def is_inplace_method(name: str) -> bool:
+    return name.endswith("_") and not name.startswith("_") and name not in NOT_MUTATING_UNDERSCORE
 
 
-def tensor_state_is_safe(an, klass, kind, attr) -> bool:
-    """Buffers/parameters/tensor attributes of an nn.Module, and tensors marked static, are fine."""
-    if klass is None:
-        return False
-    if kind in TENSOR_KINDS and an.index.is_nn_module(klass):
+def tensor_state_is_safe(ctx, state) -> bool:
+    """Tensors of an nn.Module (buffers, parameters, plain tensor attributes) and tensors marked
+    with mark_static_address are static inputs: writing them in place keeps CUDA graphs."""
+    if state.klass is not None and state.kind in TENSOR_KINDS and ctx.is_module_class(state.klass):
         return True
-    return an.index.is_static_attr(klass, attr)
+    return ctx.is_static(state)
 
 
 class StateMutation(Rule):
     code = "TCS001"
     name = "state-mutation"
-    why = ("CUDA graphs skip a graph that mutates an input that is not static "
-           "('skipping cudagraphs due to mutated inputs') and Python state writes add guards and recompiles")
+    consequence = "CUDA graphs skip the graph (a mutated input that is not static)"
+    why = ("a graph that writes into a tensor input that is not a parameter, a buffer or a static address is "
+           "skipped by CUDA graphs ('skipping cudagraphs due to mutated inputs')")
     fix = ("keep the state in a tensor registered as a buffer or marked with torch._dynamo.mark_static_address "
            "and write it with index_copy_ at a tensor position (compile-safe-fix)")
-    what_it_does = ("Flags in-place writes, on a compiled path, to state that outlives the call and is not a "
-                    "static tensor: subscript and attribute assignment, augmented assignment, container "
-                    "mutators (`append`, `extend`, `insert`, `pop`, `update`, `clear`, `setdefault`) on "
-                    "objects held by `self` or an argument, and in-place tensor methods (`zero_`, `copy_`, "
-                    "...) on tensors held by a plain object (a dataclass or any class that is not an "
-                    "`nn.Module`) that no `torch._dynamo.mark_static_address` marks.")
+    what_it_does = ("Flags in-place writes, on a compiled path, into a tensor that outlives the call and is not "
+                    "static: subscript assignment (`cache.keys[i] = k`), augmented assignment (`self.acc += x` on "
+                    "a tensor) and in-place methods (`zero_`, `copy_`, `index_copy_`, ...) on a tensor held by a "
+                    "plain object (a dataclass or any class that is not an `nn.Module`), on an element of a list "
+                    "of tensors held by one, or on a tensor argument of a compiled root. Not flagged: buffers, "
+                    "parameters and tensor attributes of an `nn.Module`, tensors marked with "
+                    "`torch._dynamo.mark_static_address` (directly, or through a local that is then stored), "
+                    "and objects the compiled call created itself. Python containers and attributes: TCS010.")
     why_bad = ("Dynamo lifts such tensors to graph inputs. A graph that writes into an input that is not a "
                "parameter, a buffer or a static address makes CUDA graphs (`mode=\"reduce-overhead\"`) skip "
-               "the whole graph: \"skipping cudagraphs due to mutated inputs\". Writes to Python state "
-               "(lists, ints, attributes) are replayed as side effects and guarded on: every new value "
-               "is a recompile until `recompile_limit` (8) is hit and the frame falls back to eager.")
+               "the whole graph: \"skipping cudagraphs due to mutated inputs\" (checked on torch 2.13 from the "
+               "AOT metadata: the input is mutated and not in `static_input_indices`).")
     use_instead_note = ("Allocate the state as tensors on the model's device, mark them static once when not "
                         "compiling, and write with `index_copy_` at a tensor position.")
     fix_safety = ("`compile-safe-fix` rewrites slice assignment with tensor bounds into `index_copy_` and "
@@ -80,35 +58,36 @@ from dataclasses import dataclass, field
 class Cache:
     size: int
     keys: torch.Tensor = field(init=False)
+    pos: torch.Tensor = field(init=False)
 
     def __post_init__(self):
         self.keys = torch.zeros(self.size, 4)
-        self.pos = [0]
+        self.pos = torch.zeros((), dtype=torch.long)
 
     def append(self, k):
-        start = self.pos[0]
-        self.keys[start] = k  # TCS001: tensor held by a plain object, not static
-        self.pos[0] = start + 1  # TCS001: Python list state
+        self.keys.index_copy_(0, self.pos.view(1), k)  # TCS001: tensor held by a plain object, not static
+        self.pos += 1  # TCS001
 
 
 class Model(torch.nn.Module):
     def forward(self, x, cache: Cache):
         cache.append(x)
         return x
-''', "writes into a dataclass's tensor and list from a compiled forward"),
+''', "writes into a dataclass's tensors from a compiled forward"),
         Example('''\
 import torch
 
 
-class Counter(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.history = []
+class States:
+    def __init__(self, n):
+        self.states = [torch.zeros(4) for _ in range(n)]
 
-    def forward(self, x):
-        self.history.append(x.sum())  # TCS001
+
+class Model(torch.nn.Module):
+    def forward(self, x, s: States):
+        s.states[0].copy_(x)  # TCS001: an element of a list of tensors
         return x
-''', "container mutator on module state"),
+''', "a list of state tensors"),
     )
     VALID = (
         Example('''\
@@ -154,10 +133,35 @@ class Model(torch.nn.Module):
         out[0] = 1  # a local, not state
         return out
 ''', "buffers and locals"),
+        Example('''\
+import torch
+
+
+class States:
+    def __init__(self, n):
+        self.states = []
+        for _ in range(n):
+            t = torch.zeros(4)
+            torch._dynamo.mark_static_address(t)
+            self.states.append(t)
+
+
+class Out:
+    pass
+
+
+class Model(torch.nn.Module):
+    def forward(self, x, s: States):
+        s.states[0].copy_(x)  # marked static through a local before it was stored
+        out = Out()
+        out.hidden = torch.zeros(4)
+        out.hidden[0] = 1  # an object this call created: not an input
+        return out
+''', "tensors marked static through a local, and fresh objects"),
     )
 
-    def check(self, stmt, an):
-        if an.func.name in INIT_METHODS:
+    def check(self, stmt, ctx):
+        if ctx.func.name in INIT_METHODS:
             return  # building a fresh object is not mutating shared state
         targets = []
         if isinstance(stmt, ast.Assign):
@@ -165,76 +169,62 @@ class Model(torch.nn.Module):
                 targets.extend(target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target])
         elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign)):
             targets.append(stmt.target)
-        value = getattr(stmt, "value", None)
         for target in targets:
             if isinstance(target, ast.Subscript):
                 base = target.value
                 while isinstance(base, ast.Subscript):
                     base = base.value
-                hit = self._write_into(base, target, an)
+                hit = self._write_into(base, target, ctx, element=base is not target.value)
                 if hit:
                     yield hit
-            elif isinstance(target, ast.Attribute):
-                hit = self._attribute_assign(target, value, an, augmented=isinstance(stmt, ast.AugAssign))
+            elif isinstance(stmt, ast.AugAssign) and isinstance(target, (ast.Attribute, ast.Name)):
+                hit = self._write_into(target, target, ctx, element=False, augmented=True)
                 if hit:
                     yield hit
-        for node in self.nodes(stmt, an, ast.Call):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-                hit = self._method_call(node, an)
+        for node in ctx.nodes(ast.Call):
+            if isinstance(node.func, ast.Attribute) and is_inplace_method(node.func.attr):
+                hit = self._method_call(node, ctx)
                 if hit:
                     yield hit
 
-    def _write_into(self, base, target, an):
-        state = state_of(base, an)
+    def _tensor_state(self, base, ctx, element: bool):
+        """(state, label) when ``base`` (or an element of it) is a tensor that outlives the call."""
+        state = ctx.state(base)
         if state is None:
             return None
-        label, klass, kind, attr = state
-        if kind in TENSOR_KINDS or an.kind_of(base).value == TENSOR_VALUE:
-            if tensor_state_is_safe(an, klass, kind, attr):
-                return None
-            what = f"in-place write into {label}, a tensor held by a plain object and not marked static"
-            state_kind = "tensor"
-        else:
-            what = f"in-place write to {label}"
-            state_kind = kind or "object"
-        return Hit(target, what, data={"kind": "subscript-write", "state": label, "attr": attr,
-                                       "state_kind": state_kind, "target": source_of(target, 200)})
-
-    def _attribute_assign(self, target, value, an, augmented):
-        state = state_of(target, an)
-        if state is None:
-            return None
-        label, klass, kind, attr = state
-        if klass is not None and an.index.is_nn_module(klass):
-            if kind in TENSOR_KINDS or (value is not None and an.kind_of(value).value == TENSOR_VALUE):
-                return None  # dynamo tracks module tensor attributes as graph state
-        verb = "augmented assignment to" if augmented else "assignment to attribute"
-        return Hit(target, f"{verb} {label} mutates Python state",
-                   data={"kind": "attr-assign", "state": label, "attr": attr, "state_kind": kind or "object"})
-
-    def _method_call(self, call, an):
-        method = call.func.attr
-        recv = call.func.value
-        if method in MUTATORS:
-            if an.resolve_call(call):
-                return None  # a project method (KVCache.append), followed as a call instead
-            state = state_of(recv, an)
-            if state is None or an.kind_of(recv).value == TENSOR_VALUE:
-                return None
-            label = state[0]
-            return Hit(call, f"in-place {method}() on {label} mutates Python state",
-                       data={"kind": "mutator", "state": label, "attr": state[3], "state_kind": state[2] or "object"})
-        if method.endswith("_") and not method.startswith("_") and method not in NOT_MUTATING_UNDERSCORE:
-            state = state_of(recv, an)
-            if state is None:
-                return None
-            label, klass, kind, attr = state
-            if kind not in TENSOR_KINDS and an.kind_of(recv).value != TENSOR_VALUE:
-                return None
-            if tensor_state_is_safe(an, klass, kind, attr):
-                return None
-            name = dotted(call.func) or method
-            return Hit(call, f"in-place {method}() on {label}, a tensor held by a plain object and not marked static",
-                       data={"kind": "inplace-method", "state": label, "attr": attr, "state_kind": "tensor",
-                             "call": name})
+        if state.kind in TENSOR_KINDS or ctx.value(base).value == TENSOR_VALUE:
+            return state, state.label
+        if element and state.kind == LIST:
+            return state, f"an element of {state.label}"
         return None
+
+    def _write_into(self, base, target, ctx, element: bool, augmented: bool = False):
+        found = self._tensor_state(base, ctx, element)
+        if found is None:
+            return None
+        state, label = found
+        if tensor_state_is_safe(ctx, state):
+            return None
+        what = "in-place update of" if augmented and target is base else "in-place write into"
+        return Hit(target, f"{what} {label}, a tensor that is not static",
+                   data={"kind": "subscript-write" if target is not base else "augmented", "state": state.label,
+                         "attr": state.attr, "state_kind": "tensor", "target": source_of(target, 200)})
+
+    def _method_call(self, call, ctx):
+        recv = call.func.value
+        element = isinstance(recv, ast.Subscript)
+        base = recv
+        while isinstance(base, ast.Subscript):
+            base = base.value
+        if base is not recv and ctx.value(base).value in (LIST, DICT) and ctx.state(base) is not None:
+            element = True
+        found = self._tensor_state(base, ctx, element)
+        if found is None:
+            return None
+        state, label = found
+        if tensor_state_is_safe(ctx, state):
+            return None
+        method = call.func.attr
+        return Hit(call, f"in-place {method}() on {label}, a tensor that is not static",
+                   data={"kind": "inplace-method", "state": state.label, "attr": state.attr, "state_kind": "tensor",
+                         "call": dotted(call.func) or method})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from ..callgraph import HOST, TENSOR_VALUE
+from ..values import HOST, TENSOR_VALUE
 from ..project import DICT, LIST
 from .base import Example, Hit, Rule, source_of
 
@@ -14,6 +14,7 @@ CONVERSIONS = {"int", "float", "bool", "complex"}
 class HostSync(Rule):
     code = "TCS002"
     name = "tensor-to-host"
+    consequence = "a graph break, then a recompile per value"
     why = ("reading a tensor's value on the host is a graph break (or a whole-frame fallback), and the Python "
            "number it yields is guarded on: one recompile per value")
     fix = ("keep the value a tensor (index with it, use torch.where / index_copy_), or keep a Python-int mirror "
@@ -74,14 +75,14 @@ def report(x):
 '''),
     )
 
-    def check(self, stmt, an):
+    def check(self, stmt, ctx):
         statement_call = stmt.value if isinstance(stmt, ast.Expr) else None
-        for node in self.nodes(stmt, an, ast.Call):
+        for node in ctx.nodes(ast.Call):
             if not isinstance(node, ast.Call):
                 continue
             func = node.func
             if isinstance(func, ast.Attribute):
-                recv = an.kind_of(func.value)
+                recv = ctx.value(func.value)
                 if func.attr == "item" and not recv.cls:
                     yield Hit(node, f"`{source_of(node)}` copies a tensor value to the host",
                               data={"kind": "item", "expr": source_of(node, 200)})
@@ -95,13 +96,13 @@ def report(x):
                               data={"kind": "cpu", "expr": source_of(node, 200)})
                     continue
             if isinstance(func, ast.Name) and func.id in CONVERSIONS and node.args:
-                if an.module.resolve(func.id) == func.id and an.kind_of(node.args[0]).value == TENSOR_VALUE:
+                if ctx.resolve(func.id) == func.id and ctx.value(node.args[0]).value == TENSOR_VALUE:
                     yield Hit(node, f"`{source_of(node)}` converts a tensor to a Python {func.id}",
                               data={"kind": "conversion", "expr": source_of(node, 200)})
                     continue
-            targets = an.resolve_call(node)
+            targets = ctx.targets(node)
             if targets and not any(t.constructs for t in targets):
-                returned = an._returns_of(targets)
+                returned = ctx.returns(node)
                 if returned.value == HOST:
                     callee = targets[0].func.display
                     yield Hit(node, f"`{source_of(node)}` returns a Python number read from tensor data "

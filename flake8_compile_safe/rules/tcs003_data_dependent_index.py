@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import ast
 
-from ..callgraph import HOST, INTSTATE, TENSOR_VALUE
+from ..values import HOST, INTSTATE, TENSOR_VALUE
 from .base import Example, Hit, Rule, source_of
 
 VALUE_NAMES = {TENSOR_VALUE: "tensor", HOST: "host number", INTSTATE: "mutable int"}
+CONSEQUENCES = {
+    TENSOR_VALUE: "dynamo skips the whole frame (runs it eagerly)",
+    HOST: "a graph break at the read and a recompile per value",
+    INTSTATE: "a recompile per value",
+}
 REASONS = {
     TENSOR_VALUE: "a tensor used as a slice bound makes dynamo skip the whole frame and run it eagerly",
     HOST: "a number read from a tensor used as an index is data-dependent: a graph break at the read and one "
@@ -20,6 +25,7 @@ REASONS = {
 class DataDependentIndex(Rule):
     code = "TCS003"
     name = "data-dependent-index"
+    consequence = "a graph break or a recompile per value"
     why = "the graph's shapes would depend on data, so dynamo falls back, breaks or recompiles"
     fix = ("keep fixed-length buffers and write with index_copy_ at `start + arange(n)` (a tensor position); "
            "read the full buffer and mask unwritten slots")
@@ -92,29 +98,30 @@ class Decoder(torch.nn.Module):
 '''),
     )
 
-    def check(self, stmt, an):
-        for node in self.nodes(stmt, an, ast.Subscript):
+    def check(self, stmt, ctx):
+        for node in ctx.nodes(ast.Subscript):
             if not isinstance(node, ast.Subscript):
                 continue
-            if an.kind_of(node.value).cls:
+            if ctx.value(node.value).cls:
                 continue  # obj[i] on a project class: a __getitem__ call, followed
             parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
             found = []
             for part in parts:
                 if isinstance(part, ast.Slice):
                     for bound in (part.lower, part.upper, part.step):
-                        value = an.kind_of(bound).value if bound is not None else None
+                        value = ctx.value(bound).value if bound is not None else None
                         if value in REASONS:
                             found.append((bound, value, "slice bound"))
                 else:
-                    value = an.kind_of(part).value
+                    value = ctx.value(part).value
                     if value in (HOST, INTSTATE):
                         found.append((part, value, "index"))
             if not found:
                 continue
             worst = max(found, key=lambda f: (TENSOR_VALUE, HOST, INTSTATE).index(f[1]) * -1)
-            described = ", ".join(f"{source_of(b, 30)} ({VALUE_NAMES[v]} {what})" for b, v, what in found)
-            yield Hit(node, f"data-dependent index in `{source_of(node)}`: {described}",
-                      why=REASONS[worst[1]],
+            bound, value, what = worst
+            more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
+            yield Hit(node, f"`{source_of(node)}`: {VALUE_NAMES[value]} {what} `{source_of(bound, 24)}`{more}",
+                      why=REASONS[worst[1]], consequence=CONSEQUENCES[worst[1]],
                       data={"kind": "tensor-slice" if worst[1] == TENSOR_VALUE else worst[1],
                             "store": isinstance(node.ctx, ast.Store), "expr": source_of(node, 300)})

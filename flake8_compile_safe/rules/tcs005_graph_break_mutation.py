@@ -23,6 +23,7 @@ def _is_mutation(node: ast.AST) -> bool:
 class GraphBreakBeforeMutation(Rule):
     code = "TCS005"
     name = "graph-break-does-not-isolate"
+    consequence = "the mutation is not isolated: CUDA graphs still skip"
     why = ("a graph break only splits the frame: the resumed graph still mutates the same input, so CUDA "
            "graphs still skip it")
     fix = ("use the tensor-index form (index_copy_ into static buffers), or move the mutation into a "
@@ -77,13 +78,13 @@ class Model(torch.nn.Module):
 '''),
     )
 
-    def check(self, stmt, an):
+    def check(self, stmt, ctx):
         if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)):
             return
         name = dotted(stmt.value.func)
-        if not name or an.module.resolve(name) not in GRAPH_BREAK:
+        if not name or ctx.resolve(name) not in GRAPH_BREAK:
             return
-        later = [n for n in ast.walk(an.func.node)
+        later = [n for n in ast.walk(ctx.func.node)
                  if getattr(n, "lineno", 0) > stmt.end_lineno and _is_mutation(n)]
         if later:
             first = min(later, key=lambda n: n.lineno)

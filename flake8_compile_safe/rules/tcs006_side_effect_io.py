@@ -14,6 +14,7 @@ LOGGER_NAMES = {"log", "logger", "_logger", "LOGGER", "_log"}
 class SideEffectIO(Rule):
     code = "TCS006"
     name = "print-or-log"
+    consequence = "a graph break"
     why = "dynamo cannot trace I/O: each call is a graph break"
     fix = "remove it from the compiled path or guard it with `if not torch.compiler.is_compiling():`"
     what_it_does = ("Flags `print`, `logging` calls (module functions and loggers) and `warnings.warn` on a "
@@ -60,21 +61,21 @@ log.info("module import is not compiled")
 '''),
     )
 
-    def check(self, stmt, an):
-        for node in self.nodes(stmt, an, ast.Call):
+    def check(self, stmt, ctx):
+        for node in ctx.nodes(ast.Call):
             if not isinstance(node, ast.Call):
                 continue
             name = dotted(node.func)
             if not name:
                 continue
-            resolved = an.module.resolve(name)
+            resolved = ctx.resolve(name)
             head = name.split(".")[0]
             is_io = (
                 (name == "print" and resolved == "print")
                 or resolved == "warnings.warn"
                 or (resolved.startswith("logging.") and resolved.split(".")[-1] in LOG_METHODS)
                 or (isinstance(node.func, ast.Attribute) and node.func.attr in LOG_METHODS
-                    and (head in an.module.loggers or (head in LOGGER_NAMES and head not in an.env)))
+                    and (head in ctx.module.loggers or (head in LOGGER_NAMES and not ctx.is_local(head))))
             )
             if is_io:
                 yield Hit(node, f"`{source_of(node, 40)}` on a compiled path", data={"kind": "io"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from ..callgraph import HOST, INTSTATE, TENSOR_VALUE
+from ..values import HOST, INTSTATE, TENSOR_VALUE, TORCH_CHECKS, TORCH_HOST_NAMESPACES
 from ..project import dotted
 from .base import Example, Hit, Rule, source_of
 
@@ -12,6 +12,7 @@ from .base import Example, Hit, Rule, source_of
 class DataDependentArgument(Rule):
     code = "TCS007"
     name = "data-dependent-argument"
+    consequence = "a graph break or a recompile per value"
     why = ("a torch op's non-tensor arguments (sizes, flags such as is_causal) are baked into the graph: a "
            "value read from a tensor becomes a symbolic guard the op may reject (graph break) or a "
            "recompile per value")
@@ -57,19 +58,21 @@ class Attention(torch.nn.Module):
 '''),
     )
 
-    def check(self, stmt, an):
-        for node in self.nodes(stmt, an, ast.Call):
+    def check(self, stmt, ctx):
+        for node in ctx.nodes(ast.Call):
             func = node.func
             name = dotted(func)
-            resolved = an.module.resolve(name) if name else ""
-            is_torch_op = resolved.startswith("torch.") and not resolved.startswith("torch._dynamo.")
+            resolved = ctx.resolve(name) if name else ""
+            if resolved.startswith(TORCH_CHECKS):
+                continue  # torch._check(u >= 0), torch._check_is_size(u): the tools for this, not hazards
+            is_torch_op = resolved.startswith("torch.") and not resolved.startswith(TORCH_HOST_NAMESPACES)
             if not is_torch_op and isinstance(func, ast.Attribute):
-                is_torch_op = an.kind_of(func.value).value == TENSOR_VALUE
+                is_torch_op = ctx.value(func.value).value == TENSOR_VALUE
             if not is_torch_op:
                 continue
             bad = []
             for arg in [*node.args, *(k.value for k in node.keywords)]:
-                if an.kind_of(arg).value in (HOST, INTSTATE):
+                if ctx.value(arg).value in (HOST, INTSTATE):
                     keyword = next((k.arg for k in node.keywords if k.value is arg), None)
                     bad.append(f"{keyword}={source_of(arg, 40)}" if keyword else source_of(arg, 40))
             if bad:

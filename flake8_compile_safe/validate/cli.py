@@ -1,8 +1,13 @@
-"""``compile-safe-validate``: prove accuracy and speed of Toto before and after the fix.
+"""``compile-safe-validate``: dynamo's verdict on a model, line by line against the linter.
 
-Runs the real Toto source (``toto-ts``) and the output of ``compile-safe-fix`` on a fresh copy
-of it, each in its own subprocess (:mod:`flake8_compile_safe.validate.harness`), eager and
-compiled, then prints a table, checks the checklist and optionally writes JSON and a report.
+    compile-safe-validate --model MODULE:FACTORY [--path DIR]   # any model: FACTORY() -> (model, run)
+    compile-safe-validate --family NAME[:WORKLOAD]              # a model family's real source and workload
+    compile-safe-validate --quick                               # the default family, fixed vs original, CPU
+
+Each variant (the original tree, and with ``--fix`` a copy rewritten by ``compile-safe-fix``) runs
+in its own worker subprocess (:mod:`flake8_compile_safe.validate.harness`), eager and compiled;
+the linter runs here, in process, on each variant's tree and every dynamo event is matched to its
+findings (:mod:`.crosscheck`). Prints a table, the events and a checklist; writes JSON and a report.
 
 Exit status: 0 checklist passed; 1 checklist failed; 2 bad input or a run that failed.
 """
@@ -10,23 +15,25 @@ Exit status: 0 checklist passed; 1 checklist failed; 2 bad input or a run that f
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .harness import CONFIGS, MODES, HarnessError, read_csv_series
+from .crosscheck import crosscheck, lint_tree
+from .options import OptionError, RunOptions
+from .records import RunResult
+from .report import checklist, format_events, format_table, write_report
 
 PROG = "compile-safe-validate"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FINDING_RE = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): (?P<code>TCS\d+) (?P<msg>.*)$")
-
-MAE_DIFF_MAX = 1e-3
+COPY_IGNORE = shutil.ignore_patterns("__pycache__", ".git", ".hg", ".venv", "venv", ".tox", ".nox", "*.pyc")
 
 
 class CliError(Exception):
@@ -41,82 +48,152 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog=PROG, description=__doc__.split("\n\n")[0])
-    ap.add_argument("--source", help="directory holding the original toto/ package "
-                    "(default: toto-ts==0.2.0 fetched into the cache)")
-    ap.add_argument("--fixed", help="directory holding an already-fixed toto/ package "
-                    "(default: run compile-safe-fix on a fresh copy of --source)")
+    what = ap.add_mutually_exclusive_group()
+    what.add_argument("--model", metavar="MODULE:FACTORY",
+                      help="FACTORY() returns (model, run): model an nn.Module, run(m) one workload with it")
+    what.add_argument("--family", metavar="NAME[:WORKLOAD]",
+                      help="a model family's fetched source and validation workload (default: the default "
+                           "family, flake8_compile_safe.families.DEFAULT_FAMILY)")
+    ap.add_argument("--path", "--source", dest="path", metavar="DIR",
+                    help="tree put first on sys.path and analysed by the linter (default: the directory "
+                         "holding MODULE's package, or the family's fetched source)")
+    ap.add_argument("--config", metavar="WORKLOAD", help="the family's workload (same as --family NAME:WORKLOAD)")
+    wl = ap.add_argument_group("workload arguments (passed to FACTORY as keyword arguments when given)")
+    wl.add_argument("--steps", type=int, help="decode steps")
+    wl.add_argument("--context", type=int, help="context length")
+    wl.add_argument("--csv", help="data file (must exist)")
+    wl.add_argument("--checkpoint", help="local weights directory (must exist)")
+    wl.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
+                    help="any other keyword argument (VALUE read as JSON when it parses, else a string)")
+    fix = ap.add_mutually_exclusive_group()
+    fix.add_argument("--fix", action="store_true", help="also validate a copy fixed by compile-safe-fix "
+                     "(the default with a family)")
+    fix.add_argument("--no-fix", action="store_true", help="validate the original only (the default with --model)")
+    ap.add_argument("--fixed", metavar="DIR", help="an already-fixed tree to validate as the fixed variant")
     ap.add_argument("--strategy", default="tensor-index", help="compile-safe-fix strategy")
-    ap.add_argument("--no-fix", action="store_true", help="validate the original only")
-    ap.add_argument("--config", choices=sorted(CONFIGS), default="tiny")
-    ap.add_argument("--checkpoint", help="local checkpoint directory (model.safetensors + config.json)")
-    ap.add_argument("--csv", help="CSV file with a numeric column (default: seeded series)")
-    ap.add_argument("--mode", action="append", help="torch.compile mode: default, reduce-overhead, "
-                    "max-autotune (repeatable; default: default)")
-    ap.add_argument("--backend", choices=("inductor", "analysis"), default="inductor",
-                    help="inductor (timed for real) or analysis (dynamo + AOT metadata only)")
-    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    ap.add_argument("--steps", type=int, default=12, help="decode steps with the KV cache")
-    ap.add_argument("--context", type=int, default=0, help="context length (default: 4 patches)")
-    ap.add_argument("--warmup", type=int, default=2, help="warm-up decodes (the first compiles)")
-    ap.add_argument("--runs", type=int, default=5, help="timed decodes")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads per run (0: torch default)")
+    RunOptions.add_arguments(ap)
     ap.add_argument("--min-speedup", type=float, default=1.0,
-                    help="checklist: compiled fixed variant must be this much faster than eager")
-    ap.add_argument("--json", dest="json_path", help="write one object per variant and mode here")
+                    help="checklist: compiled target variant must be this much faster than eager")
+    ap.add_argument("--atol", type=float, default=1e-3, help="checklist: max abs diff compiled vs eager")
+    ap.add_argument("--json", dest="json_path", help="write the results here (one object, see docs/validation.md)")
     ap.add_argument("--report", help="write report.md and chart.png into this directory")
-    ap.add_argument("--workdir", help="keep the fixed copy and raw results here (default: temp dir)")
-    ap.add_argument("--timeout", type=int, default=1800, help="seconds per harness run")
-    ap.add_argument("--no-lint", action="store_true", help="skip the flake8 static-recall column")
+    ap.add_argument("--workdir", help="keep the fixed copy, options, raw results and logs here (default: temp dir)")
+    ap.add_argument("--timeout", type=int, default=1800, help="seconds per worker run")
+    ap.add_argument("--no-lint", action="store_true", help="skip the static cross-check")
     ap.add_argument("--quick", action="store_true",
-                    help="fix a fresh copy, validate --config tiny on CPU, write a report (< 5 min)")
+                    help="CPU, 1 thread, the family's first workload, a report in --report or the workdir")
     return ap
 
 
 # ---------------------------------------------------------------------------------------------
-# input checks
+# what to run
 
 
-def _patch_size(args) -> int:
-    if args.checkpoint:
-        cfg = Path(args.checkpoint) / "config.json"
+@dataclass
+class Target:
+    factory: str  # "module:function"
+    path: Path
+    family: str | None = None
+    expect_package: str | None = None
+    workload_args: dict = field(default_factory=dict)
+
+
+def _default_model_path(module: str) -> Path:
+    """The directory holding MODULE's top-level package (found without importing it)."""
+    top = module.split(".")[0]
+    sys.path.insert(0, os.getcwd())
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError) as exc:
+        raise CliError(f"cannot import {module}: {exc}") from None
+    finally:
+        sys.path.pop(0)
+    if spec is None:
+        raise CliError(f"cannot import {module}: no module named {top!r} (give --path DIR)")
+    if spec.submodule_search_locations:
+        where = Path(list(spec.submodule_search_locations)[0]).parent
+    elif spec.origin and spec.origin not in ("built-in", "frozen"):
+        where = Path(spec.origin).parent
+    else:
+        raise CliError(f"{top} has no source directory (give --path DIR)")
+    if where.name in ("site-packages", "dist-packages"):
+        raise CliError(f"{top} is installed in {where}: give --path DIR with its source tree")
+    return where.resolve()
+
+
+def _workload_args(args) -> dict:
+    out: dict = {}
+    for name in ("steps", "context", "csv", "checkpoint"):
+        value = getattr(args, name)
+        if value is not None:
+            out[name] = str(Path(value).resolve()) if name in ("csv", "checkpoint") else value
+    for item in args.arg:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise CliError(f"--arg {item!r}: expected KEY=VALUE with KEY a Python name")
         try:
-            data = json.loads(cfg.read_text()) if cfg.is_file() else {}
-        except (OSError, ValueError) as exc:
-            raise CliError(f"{cfg}: unreadable config.json ({exc})") from None
-        return int(data.get("stride", data.get("patch_size", 64)))
-    return int(CONFIGS[args.config]["stride"])
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    if args.csv is not None and not Path(args.csv).is_file():
+        raise CliError(f"{args.csv}: CSV file not found")
+    if args.checkpoint is not None and not Path(args.checkpoint).is_dir():
+        raise CliError(f"{args.checkpoint}: checkpoint directory not found")
+    return out
 
 
-def check_inputs(args) -> None:
-    for mode in args.mode:
-        if mode not in MODES:
-            raise CliError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
-    for name in ("steps", "warmup", "runs"):
-        if getattr(args, name) < 1:
-            raise CliError(f"--{name} must be >= 1")
-    if args.checkpoint:
-        ck = Path(args.checkpoint)
-        if not ck.is_dir():
-            raise CliError(f"{args.checkpoint}: checkpoint directory not found")
-        if not (ck / "model.safetensors").is_file():
-            raise CliError(f"{args.checkpoint}: checkpoint directory has no model.safetensors")
-    patch = _patch_size(args)
-    context = args.context or max(4 * patch, 64)
-    context = -(-context // patch) * patch
-    if args.csv:
+def resolve_target(args) -> Target:
+    workload_args = _workload_args(args)
+    if args.model:
+        if args.config:
+            raise CliError("--config names a family's workload: use it with --family, not --model")
+        module, sep, func = args.model.partition(":")
+        if not sep or not module or not func:
+            raise CliError(f"--model {args.model!r}: expected MODULE:FACTORY")
+        path = Path(args.path).resolve() if args.path else _default_model_path(module)
+        if not path.is_dir():
+            raise CliError(f"{args.path}: --path is not a directory")
+        return Target(args.model, path, workload_args=workload_args)
+    from ..families import DEFAULT_FAMILY, get_family
+
+    name, _, workload = (args.family or DEFAULT_FAMILY).partition(":")
+    workload = workload or args.config or None
+    try:
+        family = get_family(name)
+        factory = family.factory(workload)
+    except KeyError as exc:
+        raise CliError(exc.args[0]) from None
+    if args.path:
+        path = Path(args.path).resolve()
+        if not (path / family.package / "__init__.py").is_file():
+            raise CliError(f"{args.path}: --path has no {family.package}/ package")
+    else:
         try:
-            read_csv_series(args.csv, context + args.steps * patch)
-        except HarnessError as exc:
+            path = family.source()
+        except RuntimeError as exc:
             raise CliError(str(exc)) from None
-    for flag in ("source", "fixed"):
-        d = getattr(args, flag)
-        if d and not (Path(d) / "toto" / "__init__.py").is_file():
-            raise CliError(f"{d}: --{flag} has no toto/ package")
+    return Target(factory, path, family.name, family.package, workload_args)
 
 
 # ---------------------------------------------------------------------------------------------
-# running the fixer, the linter and the harness
+# running the fixer and the workers
+
+
+def run_fixer(original: Path, dest: Path, strategy: str) -> dict:
+    """Copy ``original`` to ``dest`` and rewrite the copy with compile-safe-fix, in process."""
+    from ..fixers import api
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(original, dest, ignore=COPY_IGNORE)
+    started = time.perf_counter()
+    try:
+        report = api.fix_paths([str(dest)], strategy=strategy)
+    except ValueError as exc:  # unknown strategy
+        raise CliError(str(exc)) from None
+    return {"strategy": strategy, "seconds": round(time.perf_counter() - started, 2),
+            "changed": len(report.changed), "fixes": len(report.notes), "analysis": report.analysis,
+            "errors": [o.error for o in report.errors]}
 
 
 def _env() -> dict:
@@ -126,327 +203,121 @@ def _env() -> dict:
     return env
 
 
-def run_fixer(tree: Path, strategy: str) -> dict:
-    cmd = [sys.executable, "-m", "fixers.cli", "--strategy", strategy, str(tree / "toto")]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env())
-    elapsed = time.perf_counter() - t0
-    if proc.returncode not in (0, 1):
-        last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or ["no output"])[-1]
-        raise CliError(f"compile-safe-fix --strategy {strategy} failed on {tree / 'toto'}: {last}")
-    return {"command": " ".join(["compile-safe-fix"] + cmd[3:]), "seconds": round(elapsed, 2),
-            "returncode": proc.returncode,
-            "stdout_tail": proc.stdout[-2000:]}
-
-
-def lint_findings(tree: Path, extra_args: list[str] | None = None) -> list[dict] | None:
-    """``flake8 --select=TCS`` findings under tree/toto/model, or None if the linter can't run."""
-    cmd = [sys.executable, "-m", "flake8", "--select=TCS", "--compile-safe-root", str(tree),
-           str(tree / "toto" / "model")] + list(extra_args or [])
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=600)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    findings = []
-    for line in proc.stdout.splitlines():
-        m = FINDING_RE.match(line.strip())
-        if m:
-            findings.append({"path": os.path.realpath(m.group("path")), "line": int(m.group("line")),
-                             "code": m.group("code"), "message": m.group("msg")})
-    if not findings and proc.returncode not in (0, 1):
-        return None  # flake8 itself failed (e.g. the plugin is not installed)
-    return findings
-
-
-def annotate_recall(events: list[dict], findings: list[dict] | None) -> None:
-    index: dict[tuple[str, int], list[str]] = {}
-    for f in findings or []:
-        index.setdefault((f["path"], f["line"]), []).append(f["code"])
-    for ev in events:
-        if findings is None or not ev.get("file") or not ev.get("line"):
-            ev["flagged"] = None
-            ev["tcs_codes"] = []
-            continue
-        codes = index.get((os.path.realpath(ev["file"]), int(ev["line"])), [])
-        ev["flagged"] = bool(codes)
-        ev["tcs_codes"] = sorted(set(codes))
-
-
-def run_harness(tree: Path, args, out_json: Path, log_path: Path) -> dict:
-    cmd = [sys.executable, "-m", "flake8_compile_safe.validate.harness", "--source", str(tree),
-           "--config", args.config, "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--runs", str(args.runs), "--seed", str(args.seed), "--device", args.device,
-           "--backend", args.backend, "--threads", str(args.threads), "--json", str(out_json)]
-    for mode in args.mode:
-        cmd += ["--mode", mode]
-    if args.context:
-        cmd += ["--context", str(args.context)]
-    if args.checkpoint:
-        cmd += ["--checkpoint", str(Path(args.checkpoint).resolve())]
-    if args.csv:
-        cmd += ["--csv", str(Path(args.csv).resolve())]
+def run_worker(options: RunOptions, work: Path, timeout: int) -> RunResult:
+    name = options.variant
+    opts_path, out, log_path = work / f"{name}.options.json", work / f"{name}.json", work / f"{name}.log"
+    out.unlink(missing_ok=True)
+    options.write(opts_path)
+    cmd = [sys.executable, "-m", "flake8_compile_safe.validate.harness", str(opts_path), str(out)]
+    prefix = "" if name == "original" else f"{name}: "
     try:
         with open(log_path, "w") as log:
-            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(),
-                                  timeout=args.timeout)
+            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(), timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise CliError(f"harness on {tree} timed out after {args.timeout}s (log: {log_path})") from None
-    if proc.returncode != 0 or not out_json.is_file():
-        lines = [ln for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()]
-        err = [ln for ln in lines if ln.startswith("harness: error:")]
-        last = err[-1].split("harness: error:", 1)[1].strip() if err else (lines[-1] if lines else "no output")
-        raise CliError(f"harness on {tree} failed: {last} (log: {log_path})")
-    return json.loads(out_json.read_text())
+        raise CliError(f"{prefix}worker timed out after {timeout}s (log: {log_path})") from None
+    if out.is_file():
+        result = RunResult.from_json(json.loads(out.read_text()))
+        if result.error:
+            raise CliError(prefix + result.error)
+        if proc.returncode == 0:
+            return result
+    lines = [ln for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()]
+    raise CliError(f"{prefix}worker failed (exit {proc.returncode}): {lines[-1] if lines else 'no output'} "
+                   f"(log: {log_path})")
 
 
 # ---------------------------------------------------------------------------------------------
-# checklist, table, outputs
 
 
-def rows_of(results: dict[str, dict]) -> list[dict]:
-    rows = []
-    for variant, res in results.items():
-        for row in res["rows"]:
-            r = {"variant": variant, **row}
-            r["events"] = [e for e in res["events"] if e.get("mode") == row["mode"]]
-            r["device"] = res["device"]
-            r["config"] = res["config"]
-            r["source"] = res["source"]
-            r["steps"] = res["steps"]
-            rows.append(r)
-    return rows
+def _apply_quick(args) -> None:
+    if args.device == "auto":
+        args.device = "cpu"
+    if not args.threads:
+        args.threads = 1  # steadier timings on small shared CI runners
 
 
-def checklist(rows: list[dict], target: str, min_speedup: float) -> list[dict]:
-    items = []
-    for r in rows:
-        if r["variant"] != target or r["mode"] == "eager":
-            continue
-        skips = r["cudagraph_skips"] if r.get("cudagraph_skips") is not None else r["predicted_cudagraph_skips"]
-        what = "CUDA-graph skips" if r.get("cudagraph_skips") is not None else "predicted CUDA-graph skips"
-        sp = r.get("speedup_vs_eager") or 0.0
-        items += [
-            {"variant": target, "mode": r["mode"], "check": f"MAE difference < {MAE_DIFF_MAX:g}",
-             "value": r["mae_diff"], "ok": r["mae_diff"] < MAE_DIFF_MAX},
-            {"variant": target, "mode": r["mode"], "check": f"no {what}", "value": skips, "ok": skips == 0},
-            {"variant": target, "mode": r["mode"], "check": "no recompiles after warm-up",
-             "value": r["recompiles_after_warmup"], "ok": r["recompiles_after_warmup"] == 0},
-            {"variant": target, "mode": r["mode"], "check": f"speedup over eager >= {min_speedup:g}",
-             "value": round(sp, 3), "ok": sp >= min_speedup},
-        ]
-    return items
+def _variants(args, target: Target) -> dict[str, Path | None]:
+    """variant -> tree; None: the fixed copy, made after the original ran."""
+    variants: dict[str, Path | None] = {"original": target.path}
+    if args.fixed:
+        fixed = Path(args.fixed).resolve()
+        if not fixed.is_dir():
+            raise CliError(f"{args.fixed}: --fixed is not a directory")
+        variants["fixed"] = fixed
+    elif args.fix or (target.family is not None and not args.no_fix):
+        variants["fixed"] = None
+    return variants
 
 
-COLUMNS = [("variant", "variant", "{}"), ("mode", "mode", "{}"), ("graphs", "unique_graphs", "{}"),
-           ("breaks", "graph_breaks", "{}"), ("skips", "frame_skips", "{}"),
-           ("recomp", "recompiles", "{}"), ("cg skip", "_cg", "{}"),
-           ("max|diff|", "max_abs_diff", "{:.2e}"), ("MAE", "mae", "{:.4f}"), ("dMAE", "mae_diff", "{:.1e}"),
-           ("p50 ms", "latency_ms_median", "{:.1f}"), ("p90 ms", "latency_ms_p90", "{:.1f}"),
-           ("compile s", "compile_s", "{:.1f}"), ("mem MB", "peak_mem_mb", "{:.0f}"),
-           ("speedup", "speedup_vs_eager", "{:.2f}x")]
-
-
-def _cell(row, key, fmt):
-    if key == "_cg":
-        if row["mode"] == "eager":
-            return "-"
-        v = row.get("cudagraph_skips")
-        return str(v) if v is not None else f"{row['predicted_cudagraph_skips']} (pred)"
-    v = row.get(key)
-    if v is None:
-        return "-"
-    try:
-        return fmt.format(v)
-    except (ValueError, TypeError):
-        return str(v)
-
-
-def format_table(rows: list[dict]) -> str:
-    cells = [[h for h, _, _ in COLUMNS]] + [[_cell(r, k, f) for _, k, f in COLUMNS] for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths)))
-             for line in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def format_events(rows: list[dict], limit: int = 60) -> str:
-    out = []
-    for r in rows:
-        if r["mode"] == "eager" or not r["events"]:
-            continue
-        agg: dict[tuple, dict] = {}
-        for e in r["events"]:
-            key = (e["kind"], e.get("file"), e.get("line"), e.get("reason", "")[:90])
-            a = agg.setdefault(key, {**e, "count": 0})
-            a["count"] += 1
-        out.append(f"{r['variant']} / {r['mode']}: {len(r['events'])} events")
-        for i, ((kind, f, line, reason), e) in enumerate(agg.items()):
-            if i >= limit:
-                out.append(f"  ... {len(agg) - limit} more (see --json)")
-                break
-            where = f"{_short(f, r['source'])}:{line}" if f else "?"
-            flag = {True: "TCS:" + ",".join(e.get("tcs_codes") or []), False: "not flagged",
-                    None: "lint n/a"}[e.get("flagged")]
-            out.append(f"  {kind:<24} {where:<32} x{e['count']:<3} [{flag}] {reason}")
-    return "\n".join(out)
-
-
-def _short(path, source):
-    try:
-        return os.path.relpath(path, source) if path and source and path.startswith(source) else path
-    except ValueError:
-        return path
-
-
-def recall_summary(rows: list[dict]) -> dict:
-    summ = {}
-    for r in rows:
-        if r["mode"] == "eager":
-            continue
-        locs = {(e["file"], e["line"]): e.get("flagged") for e in r["events"] if e.get("file") and e.get("line")}
-        known = [v for v in locs.values() if v is not None]
-        summ[f"{r['variant']}/{r['mode']}"] = {
-            "locations": len(locs), "flagged": sum(1 for v in known if v),
-            "recall": (sum(1 for v in known if v) / len(known)) if known else None}
-    return summ
-
-
-def write_report(report_dir: Path, rows, checks, meta) -> list[str]:
-    report_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    chart = report_dir / "chart.png"
-    chart_ok = False
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        labels = [f"{r['variant']}\n{r['mode']}" for r in rows]
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(max(8, 1.6 * len(rows) * 2), 4.2))
-        med = [r["latency_ms_median"] for r in rows]
-        p90 = [max(0.0, r["latency_ms_p90"] - r["latency_ms_median"]) for r in rows]
-        colors = ["#999999" if r["mode"] == "eager" else ("#2b8cbe" if r["variant"] != "original" else "#e34a33")
-                  for r in rows]
-        ax1.bar(range(len(rows)), med, yerr=[[0] * len(rows), p90], color=colors, capsize=4)
-        ax1.set_xticks(range(len(rows)), labels, fontsize=8)
-        ax1.set_ylabel(f"decode latency, ms ({meta['steps']} steps; bar p50, whisker p90)")
-        ax1.set_title("Latency per variant")
-        ax2.bar(range(len(rows)), [r["mae"] for r in rows], color=colors)
-        ax2.set_xticks(range(len(rows)), labels, fontsize=8)
-        ax2.set_ylabel("forecast MAE vs held-out truth")
-        ax2.set_title("Accuracy per variant")
-        for i, r in enumerate(rows):
-            ax2.annotate(f"{r['mae_diff']:.1e}", (i, r["mae"]), ha="center", va="bottom", fontsize=7)
-        fig.tight_layout()
-        fig.savefig(chart, dpi=110)
-        plt.close(fig)
-        chart_ok = True
-        written.append(str(chart))
-    except ImportError:
-        pass
-    md = ["# compile-safe-validate report", "",
-          f"- device: {meta['device']}, torch {meta['torch']}, config: {meta['config']}, "
-          f"{meta['steps']} decode steps, warm-up {meta['warmup']}, timed runs {meta['runs']}",
-          f"- data: {meta['data']}", f"- command: `{meta['command']}`", ""]
-    if meta.get("fixer"):
-        md += [f"- fixer: `{meta['fixer']['command']}` ({meta['fixer']['seconds']} s)", ""]
-    md += ["## Results", "", "| " + " | ".join(h for h, _, _ in COLUMNS) + " |",
-           "|" + "---|" * len(COLUMNS)]
-    for r in rows:
-        md.append("| " + " | ".join(_cell(r, k, f) for _, k, f in COLUMNS) + " |")
-    md += ["", "## Checklist", ""]
-    for c in checks:
-        md.append(f"- [{'x' if c['ok'] else ' '}] {c['variant']} / {c['mode']}: {c['check']} (value: {c['value']})")
-    if not checks:
-        md.append("- (no compiled rows to check)")
-    md += ["", "## Dynamo events and static recall", "", "```", format_events(rows, limit=200) or "(none)", "```", ""]
-    md += ["Static recall (event locations flagged by `flake8 --select=TCS`):", ""]
-    for k, v in recall_summary(rows).items():
-        rec = "n/a" if v["recall"] is None else f"{v['recall']:.0%}"
-        md.append(f"- {k}: {v['flagged']}/{v['locations']} locations flagged (recall {rec})")
-    if chart_ok:
-        md += ["", "![latency and accuracy](chart.png)"]
-    else:
-        md += ["", "(chart not written: matplotlib is not installed; `pip install flake8-compile-safe[validate]`)"]
-    (report_dir / "report.md").write_text("\n".join(md) + "\n")
-    written.insert(0, str(report_dir / "report.md"))
-    return written
-
-
-# ---------------------------------------------------------------------------------------------
+def _progress(text: str) -> None:
+    # stdout: stderr carries nothing but the one-line error of a failed run
+    print(f"[{PROG}] {text}", flush=True)
 
 
 def _main(args) -> int:
     if args.quick:
-        args.config = "tiny" if not args.checkpoint else args.config
-        if args.device == "auto":
-            args.device = "cpu"
-        if not args.threads:
-            args.threads = 1  # steadier timings on small shared CI runners
-    args.mode = args.mode or ["default"]
-    check_inputs(args)
+        _apply_quick(args)
+    target = resolve_target(args)
+    try:
+        base = RunOptions.from_namespace(args, factory=target.factory, path=str(target.path),
+                                         workload_args=target.workload_args,
+                                         expect_package=target.expect_package)
+    except OptionError as exc:
+        raise CliError(str(exc)) from None
     t_start = time.perf_counter()
-    work = (Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="compile-safe-validate-"))).resolve()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="compile-safe-validate-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    if args.source:
-        original = Path(args.source).resolve()
-    else:
-        from ..families.toto import fetch_toto
-
-        try:
-            original = fetch_toto()
-        except RuntimeError as exc:
-            raise CliError(str(exc)) from None
-    variants: dict[str, Path] = {"original": original}
+    runs: list[RunResult] = []
     fixer_info = None
-    if args.fixed:
-        variants["fixed"] = Path(args.fixed).resolve()
-    elif not args.no_fix:
-        fixed = work / "fixed"
-        if fixed.exists():
-            shutil.rmtree(fixed)
-        shutil.copytree(original, fixed, ignore=shutil.ignore_patterns("__pycache__"))
-        fixer_info = run_fixer(fixed, args.strategy)
-        variants["fixed"] = fixed
-    results = {}
-    for name, tree in variants.items():
-        print(f"[{PROG}] running {name}: {tree}", file=sys.stderr, flush=True)
-        results[name] = run_harness(tree, args, work / f"{name}.json", work / f"{name}.log")
-        findings = None if args.no_lint else lint_findings(tree)
-        annotate_recall(results[name]["events"], findings)
-        results[name]["lint_findings"] = findings
-    rows = rows_of(results)
-    target = "fixed" if "fixed" in results else "original"
-    checks = checklist(rows, target, args.min_speedup)
+    lint_status: dict[str, str] = {}
+    for name, tree in _variants(args, target).items():
+        if tree is None:
+            tree = work / "fixed"
+            _progress(f"compile-safe-fix --strategy {args.strategy} on a copy: {tree}")
+            fixer_info = run_fixer(target.path, tree, args.strategy)
+        _progress(f"running {name}: {tree}")
+        options = RunOptions(**{**base.to_json(), "variant": name, "path": str(tree)})
+        run = run_worker(options, work, args.timeout)
+        if args.no_lint:
+            findings, lint_status[name] = None, "off (--no-lint)"
+        else:
+            findings, problem = lint_tree(str(tree))
+            lint_status[name] = f"unavailable: {problem}" if findings is None else f"{len(findings)} findings"
+        crosscheck(run, findings)
+        runs.append(run)
+    return _finish(args, target, runs, fixer_info, lint_status, time.perf_counter() - t_start, work)
+
+
+def _finish(args, target, runs, fixer_info, lint_status, total_s, work) -> int:
+    rows = [row for run in runs for row in run.results]
+    target_variant = "fixed" if any(r.variant == "fixed" for r in runs) else "original"
+    checks = checklist(rows, target_variant, args.min_speedup, args.atol)
     print(format_table(rows))
-    ev = format_events(rows)
-    if ev:
+    events = format_events(rows)
+    if events:
         print()
-        print(ev)
+        print(events)
     print()
     for c in checks:
-        print(f"[{'PASS' if c['ok'] else 'FAIL'}] {c['variant']}/{c['mode']}: {c['check']} (value: {c['value']})")
-    passed = all(c["ok"] for c in checks)
-    total_s = time.perf_counter() - t_start
+        print(f"[{'PASS' if c.ok else 'FAIL'}] {c.variant}/{c.mode}: {c.check} (value: {c.value})")
+    passed = bool(checks) and all(c.ok for c in checks)
     print(f"checklist: {'PASSED' if passed else 'FAILED'} ({total_s:.0f} s)")
-    meta = {k: results[target][k] for k in ("device", "torch", "config", "steps", "warmup", "runs", "data")}
-    meta["command"] = " ".join([PROG] + (args._argv or []))
-    meta["fixer"] = fixer_info
+    first = runs[0]
+    meta = {"model": target.factory, "family": target.family, "path": str(target.path),
+            "workload_args": target.workload_args, "device": first.device, "torch": first.torch,
+            "warmup": args.warmup, "runs": args.runs, "command": " ".join([PROG] + (args._argv or []))}
     if args.json_path:
-        out = []
-        for r in rows:
-            mine = [c for c in checks if c["variant"] == r["variant"] and c["mode"] == r["mode"]]
-            out.append({**r, "checklist": mine,
-                        "passed": passed, "torch": results[r["variant"]]["torch"],
-                        "lint_available": results[r["variant"]]["lint_findings"] is not None,
-                        "total_s": round(total_s, 1), "fixer": fixer_info if r["variant"] == "fixed" else None})
+        doc = {"tool": PROG, **meta, "passed": passed, "total_s": round(total_s, 1),
+               "variants": [{"variant": r.variant, "path": r.path, "factory": r.factory, "threads": r.threads,
+                             "lint": lint_status.get(r.variant), "executed": r.executed,
+                             "fixer": fixer_info if r.variant == "fixed" else None} for r in runs],
+               "results": [row.to_json() for row in rows],
+               "checklist": [c.to_json() for c in checks]}
         Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_path).write_text(json.dumps(out, indent=1, default=str))
+        Path(args.json_path).write_text(json.dumps(doc, indent=1, default=str))
     report_dir = args.report or (str(work / "report") if args.quick else None)
     if report_dir:
-        written = write_report(Path(report_dir), rows, checks, meta)
+        written = write_report(Path(report_dir), rows, checks, {**meta, "fixer": fixer_info})
         print("report: " + ", ".join(written))
     return 0 if passed else 1
 

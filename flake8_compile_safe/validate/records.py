@@ -14,7 +14,16 @@ Event kinds (``Event.kind``):
 * ``predicted_cudagraph_skip``: a graph mutates an input in place that is not a static input
   (AOT ``fw_metadata``): CUDA graph trees skip that graph;
 * ``predicted_cudagraph_rerecord``: a compiled graph was called with more than one tuple of
-  SymInt input values; under ``reduce-overhead`` each new tuple records a new CUDA graph.
+  SymInt input values; under ``reduce-overhead`` each new tuple records a new CUDA graph
+  (``count``: distinct tuples minus one);
+* ``cudagraph_skip``: CUDA only, inductor said it skipped CUDA graphs for a graph (its log).
+
+``anchor`` says what the line is: ``"dynamo"`` (the line dynamo's own message names: a break, a
+skip), ``"guarded_read"`` (recompile: the line that reads the guarded value, from dynamo's guard
+failure), ``"function_def"`` (recompile: dynamo named no such line; the recompiled function's
+``def``), ``"mutation"`` (the op that writes the input in place), ``"symint_use"`` (the first op
+of the graph that uses a SymInt input), ``"graph_op"`` (no op using one is in the tree: the
+graph's first op that is), or ``None`` (no line known).
 
 ``flagged`` lists the TCS codes the linter reports within :data:`FLAG_WINDOW` lines of the
 event's line in the same file (empty: not flagged; ``None``: the linter did not run).
@@ -22,12 +31,13 @@ event's line in the same file (empty: not flagged; ``None``: the linter did not 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 FLAG_WINDOW = 2
 BREAK_KINDS = ("graph_break", "frame_skip")
 RECOMPILE_KINDS = ("recompile",)
-EVENT_KINDS = (*BREAK_KINDS, *RECOMPILE_KINDS, "predicted_cudagraph_skip", "predicted_cudagraph_rerecord")
+EVENT_KINDS = (*BREAK_KINDS, *RECOMPILE_KINDS, "predicted_cudagraph_skip", "predicted_cudagraph_rerecord",
+               "cudagraph_skip")
 
 
 @dataclass
@@ -38,6 +48,12 @@ class Event:
     reason: str  # dynamo's own words, first line
     count: int = 1  # how often it happened at this line during the workload
     flagged: list[str] | None = None
+    anchor: str | None = None  # what the line is (see the module docstring)
+
+    @property
+    def key(self) -> tuple:
+        """Events with the same key are one entry (counts add up)."""
+        return (self.kind, self.file, self.line) if self.line else (self.kind, self.file, None, self.reason)
 
 
 @dataclass
@@ -52,15 +68,22 @@ class UnconfirmedFinding:
 
 @dataclass
 class Recall:
+    """Distinct event lines under the analysed tree: how many carry a TCS finding within the window."""
+
     flagged: int = 0
     total: int = 0
+    outside: int = 0  # event lines outside the analysed tree, or with no line: not counted
 
     @property
     def value(self) -> float | None:
         return self.flagged / self.total if self.total else None
 
     def to_json(self) -> dict:
-        return {"flagged": self.flagged, "total": self.total, "recall": self.value}
+        return {"flagged": self.flagged, "total": self.total, "recall": self.value, "outside": self.outside}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Recall":
+        return cls(data.get("flagged", 0), data.get("total", 0), data.get("outside", 0))
 
 
 @dataclass
@@ -72,6 +95,7 @@ class ModeResult:
     frame_skips: int = 0
     recompiles: int = 0
     recompiles_after_warmup: int = 0
+    recompile_limit_hits: int = 0
     predicted_cudagraph_skips: int = 0
     predicted_cudagraph_rerecords: int = 0
     cudagraph_skips: int | None = None  # inductor's counter, on CUDA only
@@ -84,9 +108,11 @@ class ModeResult:
     peak_mem_mb: float | None = None
     events: list[Event] = field(default_factory=list)
     unconfirmed_findings: list[UnconfirmedFinding] = field(default_factory=list)
+    executed_findings: int = 0  # TCS findings on lines the workload executed (unconfirmed ones included)
     break_recall: Recall = field(default_factory=Recall)  # flagged break/skip lines / all
     recompile_recall: Recall = field(default_factory=Recall)  # flagged recompile lines / all
-    extra: dict = field(default_factory=dict)  # model-specific figures (Toto: MAE, ...)
+    extra: dict = field(default_factory=dict)  # the factory's metrics(output), e.g. a forecast MAE
+    error: str | None = None  # this mode failed under torch.compile: the exception, one line
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -94,3 +120,43 @@ class ModeResult:
                                 "recompile": self.recompile_recall.to_json()}
         del out["break_recall"], out["recompile_recall"]
         return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ModeResult":
+        data = dict(data)
+        recall = data.pop("static_recall", {}) or {}
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["events"] = [Event(**e) for e in data.get("events", [])]
+        kwargs["unconfirmed_findings"] = [UnconfirmedFinding(**u) for u in data.get("unconfirmed_findings", [])]
+        kwargs["break_recall"] = Recall.from_json(recall.get("break_skip", {}))
+        kwargs["recompile_recall"] = Recall.from_json(recall.get("recompile", {}))
+        return cls(**kwargs)
+
+
+@dataclass
+class RunResult:
+    """What one worker process (one variant: one source tree) hands back to the CLI."""
+
+    variant: str
+    factory: str  # "module:function"
+    path: str  # the tree on sys.path and under analysis, absolute
+    device: str = "cpu"
+    torch: str = ""
+    threads: int = 0
+    results: list[ModeResult] = field(default_factory=list)  # eager first, then one per mode
+    # Lines the eager workload executed, per file relative to ``path`` (the cross-check's coverage).
+    executed: dict[str, list[int]] = field(default_factory=dict)
+    error: str | None = None  # the run could not start (bad module, factory, or eager run): one line
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["results"] = [r.to_json() for r in self.results]
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "RunResult":
+        data = dict(data)
+        results = [ModeResult.from_json(r) for r in data.pop("results", [])]
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known}, results=results)

@@ -13,9 +13,17 @@ FAMILY = Family(
     version="0.2.0",
     package="toto",
     sentinel="toto/model/util.py",
+    factories={
+        # run = prefill + 12 decode steps through Toto's own forecaster with the KV cache
+        "tiny": "flake8_compile_safe.families.toto.factory:tiny",  # CI size, 2 CPU cores
+        "base": "flake8_compile_safe.families.toto.factory:base",  # Toto-Open-Base-1.0 shape, random init
+    },
+    recipe="flake8_compile_safe.families.toto.recipe:TotoRecipe",
+    runtime_deps=("einops", "jaxtyping", "rotary-embedding-torch==0.8.6", "gluonts==0.16.2", "lightning"),
     about=("Toto's decode path appends each new patch to a KV cache held by a dataclass, with a "
            "write head read by .item() and tensor slice bounds: graph breaks, whole-frame skips and "
            "a recompile per step on the original."),
+    benchmark_roles={"base": "skip"},
 )
 TOTO_VERSION = FAMILY.version
 

@@ -1,4 +1,4 @@
-"""Toto (Datadog ``toto-ts``) recipe: the KV cache and its readers, rewritten together.
+"""Toto (Datadog ``toto-ts``) fixer recipe, found through ``FAMILY.recipe``: the KV cache and its readers, rewritten together.
 
 Recognised by structure, not by file name:
 
@@ -26,9 +26,9 @@ import ast
 
 import libcst as cst
 
-from .. import generic
-from ..cstutil import ReplaceNames, add_decorator, code, dotted, expr, find_method, stmt, stmts
-from . import Recipe, RecipeResult, register
+from ...fixers import generic
+from ...fixers.cstutil import ReplaceNames, add_decorator, code, dotted, expr, find_method, names_in, stmt, stmts
+from ...fixers.recipes import Recipe, RecipeResult
 
 MIRROR = "_current_len"
 SEQ_POS = "seq_pos"
@@ -238,7 +238,6 @@ def _rewrite_append(fn: cst.FunctionDef, s: CacheShape) -> cst.FunctionDef | Non
 
 
 def _names(node) -> set[str]:
-    from ..cstutil import names_in
     return names_in(node)
 
 
@@ -474,6 +473,3 @@ def _graph_break_cache(cls: cst.ClassDef) -> cst.ClassDef | None:
             st = new
         body.append(st)
     return cls.with_changes(body=cls.body.with_changes(body=tuple(body))) if changed else None
-
-
-register(TotoRecipe())

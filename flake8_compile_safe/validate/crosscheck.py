@@ -1,0 +1,120 @@
+"""Dynamo's events against the linter's findings, line by line. No torch here.
+
+For each compiled mode of a run (:class:`~flake8_compile_safe.validate.records.RunResult`):
+
+* every event under the analysed tree gets ``flagged``: the TCS codes the linter reports within
+  :data:`~flake8_compile_safe.validate.records.FLAG_WINDOW` lines of it in the same file (``[]``:
+  none; ``None``: the linter did not run, or the line lies outside the tree or is unknown);
+* ``break_recall`` / ``recompile_recall``: distinct graph-break/frame-skip lines (recompile lines)
+  under the tree, and how many of them are flagged; lines outside it are counted in ``outside``;
+* ``unconfirmed_findings``: findings on lines the eager workload executed where dynamo reported
+  no event within the window. Each is either a hazard that only shows on a GPU (a CUDA-graph
+  skip or re-record the CPU run cannot see) or a false alarm: this cross-check cannot tell which.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .records import BREAK_KINDS, FLAG_WINDOW, RECOMPILE_KINDS, Event, ModeResult, Recall, RunResult, \
+    UnconfirmedFinding
+
+
+def lint_tree(path: str):
+    """(findings under ``path``, None) or (None, why the linter could not run)."""
+    try:
+        from ..analysis import analyze_paths, clear_cache
+
+        clear_cache()  # the analysis caches per root, and the fixer may have rewritten this tree since
+        return analyze_paths([path], root=path), None
+    except Exception as exc:  # noqa: BLE001 - validation goes on without the static column
+        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+
+
+def findings_by_file(findings, root: str) -> dict[str, list]:
+    """{path relative to root: findings}, for the findings under root."""
+    base = Path(root).resolve()
+    out: dict[str, list] = {}
+    for finding in findings:
+        full = Path(finding.path).resolve()
+        if base in full.parents:
+            out.setdefault(str(full.relative_to(base)), []).append(finding)
+    return out
+
+
+def _inside(event: Event) -> bool:
+    return bool(event.file and event.line and not os.path.isabs(event.file))
+
+
+def _near(items, line: int) -> list:
+    return [f for f in items if abs(f.line - line) <= FLAG_WINDOW]
+
+
+def _recall(events: list[Event], kinds: tuple[str, ...]) -> Recall:
+    recall = Recall()
+    for event in events:
+        if event.kind not in kinds:
+            continue
+        if event.flagged is None:
+            recall.outside += 1
+        else:
+            recall.total += 1
+            recall.flagged += bool(event.flagged)
+    return recall
+
+
+def crosscheck_mode(row: ModeResult, by_file: dict[str, list] | None, executed: dict[str, list[int]]) -> None:
+    for event in row.events:
+        if by_file is None or not _inside(event):
+            event.flagged = None
+        else:
+            event.flagged = sorted({f.code for f in _near(by_file.get(event.file, []), event.line)})
+    # Events are one per (kind, file, line): a line is counted once per kind family.
+    row.break_recall = _recall(_distinct_lines(row.events, BREAK_KINDS), BREAK_KINDS)
+    row.recompile_recall = _recall(_distinct_lines(row.events, RECOMPILE_KINDS), RECOMPILE_KINDS)
+    if by_file is None:
+        row.unconfirmed_findings, row.executed_findings = [], 0
+    else:
+        row.unconfirmed_findings, row.executed_findings = _unconfirmed(row.events, by_file, executed)
+
+
+def _distinct_lines(events: list[Event], kinds: tuple[str, ...]) -> list[Event]:
+    """One event per source line among ``kinds`` (a line that is both a break and a skip counts once)."""
+    seen: dict[tuple, Event] = {}
+    for event in events:
+        if event.kind in kinds:
+            key = (event.file, event.line) if event.line else (event.file, None, event.reason)
+            seen.setdefault(key, event)
+    return list(seen.values())
+
+
+def _unconfirmed(events: list[Event], by_file: dict[str, list], executed: dict[str, list[int]]):
+    """(findings on executed lines with no event near them, how many findings were on executed lines)."""
+    event_lines: dict[str, list[int]] = {}
+    for event in events:
+        if _inside(event):
+            event_lines.setdefault(event.file, []).append(event.line)
+    out, on_executed = [], 0
+    for rel, findings in sorted(by_file.items()):
+        ran = set(executed.get(rel, ()))
+        if not ran:
+            continue
+        near_events = event_lines.get(rel, [])
+        for f in sorted(findings, key=lambda f: (f.line, f.code)):
+            end = max(f.line, getattr(f, "end_line", f.line) or f.line)
+            if not ran.intersection(range(f.line, end + 1)):
+                continue
+            on_executed += 1
+            if any(abs(line - f.line) <= FLAG_WINDOW for line in near_events):
+                continue
+            out.append(UnconfirmedFinding(f.code, rel, f.line, getattr(f, "summary", "")))
+    return out, on_executed
+
+
+def crosscheck(run: RunResult, findings) -> None:
+    """Fill ``flagged``, the recalls and ``unconfirmed_findings`` of every compiled mode of ``run``."""
+    by_file = None if findings is None else findings_by_file(findings, run.path)
+    for row in run.results:
+        if row.mode != "eager":
+            crosscheck_mode(row, by_file, run.executed)

@@ -1,0 +1,133 @@
+"""Dynamo's own verdict, from its logs: graph breaks, frame skips, recompiles with their source lines.
+
+:class:`EventLog` collects the records of dynamo's ``graph_breaks`` and ``recompiles`` log
+artifacts (and inductor's CUDA-graph skip messages); :func:`parse_events` turns them into
+:class:`~flake8_compile_safe.validate.records.Event` records with absolute file paths. Parsing
+needs no torch (the unit tests feed it recorded messages).
+
+Where a recompile points: dynamo lists the guard failures of every cache entry of the frame,
+newest entry first, each with the user stack that read the guarded value. The event takes the
+first failure's innermost stack frame under the analysed tree (``anchor="guarded_read"``); when
+that failure has none (a tensor size or type guard on an argument), the recompiled function's
+``def`` line (``anchor="function_def"``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+from .records import Event
+
+_LOC_RE = re.compile(r"in user code at (?P<file>.+?):(?P<line>\d+)")
+_RECOMPILE_RE = re.compile(r"Recompiling function (?P<func>\S+) in (?P<file>.+?):(?P<line>\d+)")
+_STACK_RE = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
+_FAILURE_RE = re.compile(r"^\s*- (?P<guard>\d+/\d+): (?P<text>.*)$")
+_LOGGERS = ("torch._dynamo", "torch._inductor", "torch")
+
+
+class EventLog(logging.Handler):
+    """Collects dynamo's graph-break, recompile and cudagraph log records as (logger, level, text)."""
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.records: list[tuple[str, str, str]] = []
+
+    def emit(self, record):  # pragma: no cover - exercised through the worker subprocess
+        try:
+            self.records.append((record.name, record.levelname, record.getMessage()))
+        except Exception:  # noqa: BLE001 - a message that cannot be formatted is not worth a crash
+            pass
+
+    def install(self, torch) -> "EventLog":
+        torch._logging.set_logs(graph_breaks=True, recompiles=True)
+        for name in _LOGGERS:
+            logging.getLogger(name).addHandler(self)
+        # set_logs installs stderr handlers for these artifacts; keep stderr readable.
+        for name in ("torch", "torch._dynamo"):
+            for handler in logging.getLogger(name).handlers:
+                if handler is not self and isinstance(handler, logging.StreamHandler):
+                    handler.setLevel(logging.ERROR)
+        return self
+
+    def remove(self) -> None:
+        for name in _LOGGERS:
+            logging.getLogger(name).removeHandler(self)
+
+
+def _first_line(text: str, skip: tuple[str, ...] = ()) -> str:
+    for line in text.splitlines():
+        s = line.strip()
+        if s and not any(s.startswith(p) for p in skip):
+            return s[:200]
+    return ""
+
+
+def _under(path: str, roots: list[str]) -> bool:
+    full = os.path.abspath(path)
+    return any(full.startswith(r) for r in roots)
+
+
+def _last_stack_loc(text: str, roots: list[str]):
+    """Last ``File "...", line N`` of the text that lies under one of ``roots``."""
+    found = None
+    for m in _STACK_RE.finditer(text):
+        if _under(m.group("file"), roots):
+            found = (m.group("file"), int(m.group("line")))
+    return found
+
+
+def _first_failure(msg: str) -> tuple[str | None, str, str]:
+    """(guard id, guard text, the text of that failure's block) of the first failure listed."""
+    lines = msg.splitlines()
+    for i, line in enumerate(lines):
+        m = _FAILURE_RE.match(line)
+        if m and not m.group("text").startswith("User stack"):
+            block = [line]
+            for nxt in lines[i + 1:]:
+                if _FAILURE_RE.match(nxt):
+                    break
+                block.append(nxt)
+            guard_text = re.sub(r"\s+#.*$", "", m.group("text")).strip()
+            return m.group("guard"), guard_text, "\n".join(block)
+    return None, "", ""
+
+
+def _graph_break(msg: str) -> Event:
+    m = _LOC_RE.search(msg)
+    skip = "Skipping the function and falling back to eager" in msg or "frame skipped" in msg
+    reason = _first_line(msg.split("Graph Break Reason:", 1)[-1],
+                         ("Encountered graph break", "Failed to handle graph break"))
+    return Event(kind="frame_skip" if skip else "graph_break", file=m.group("file") if m else None,
+                 line=int(m.group("line")) if m else None, reason=reason, anchor="dynamo" if m else None)
+
+
+def _recompile(msg: str, roots: list[str]) -> Event:
+    m = _RECOMPILE_RE.search(msg)
+    guard, guard_text, block = _first_failure(msg)
+    loc = _last_stack_loc(block, roots)
+    func = m.group("func") if m else "?"
+    reason = guard_text or f"recompiled {func}"
+    if loc:
+        return Event("recompile", loc[0], loc[1], reason[:200], anchor="guarded_read")
+    if m:
+        return Event("recompile", m.group("file"), int(m.group("line")), reason[:200], anchor="function_def")
+    return Event("recompile", None, None, reason[:200])
+
+
+def parse_events(records, roots: list[str]) -> tuple[list[Event], int]:
+    """Dynamo's log records -> (events, one per occurrence; recompile-limit hits)."""
+    roots = [os.path.join(os.path.abspath(r), "") for r in roots]
+    events: list[Event] = []
+    limit_hits = 0
+    for name, level, msg in records:
+        if "__graph_breaks" in name:
+            events.append(_graph_break(msg))
+        elif "__recompiles" in name and "Recompiling function" in msg:
+            events.append(_recompile(msg, roots))
+        elif ("recompile_limit" in msg or "cache_size_limit" in msg) and level in ("WARNING", "INFO"):
+            limit_hits += 1
+        elif "skipping cudagraphs" in msg.lower():
+            events.append(Event("cudagraph_skip", None, None, _first_line(msg)))
+    return events, limit_hits
