@@ -45,7 +45,8 @@ import sys
 import time
 import warnings
 
-from flake8_compile_safe.validate.harness import CONFIGS, TOTO_COMMON, default_series
+from flake8_compile_safe.families.toto.data import default_series
+from flake8_compile_safe.families.toto.factory import CONFIGS, TOTO_COMMON
 
 
 class GraphCalls:

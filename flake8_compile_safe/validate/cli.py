@@ -29,7 +29,7 @@ from pathlib import Path
 from .crosscheck import crosscheck, lint_tree
 from .options import OptionError, RunOptions
 from .records import RunResult
-from .report import checklist, format_events, format_table, write_report
+from .report import checklist, compare_with_original, format_events, format_table, write_report
 
 PROG = "compile-safe-validate"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -276,7 +276,9 @@ def _main(args) -> int:
             _progress(f"compile-safe-fix --strategy {args.strategy} on a copy: {tree}")
             fixer_info = run_fixer(target.path, tree, args.strategy)
         _progress(f"running {name}: {tree}")
-        options = RunOptions(**{**base.to_json(), "variant": name, "path": str(tree)})
+        reference = str(work / "original.eager.pt") if name != "original" else None
+        options = RunOptions(**{**base.to_json(), "variant": name, "path": str(tree),
+                                "output_path": str(work / f"{name}.eager.pt"), "reference_output": reference})
         run = run_worker(options, work, args.timeout)
         if args.no_lint:
             findings, lint_status[name] = None, "off (--no-lint)"
@@ -290,6 +292,7 @@ def _main(args) -> int:
 
 def _finish(args, target, runs, fixer_info, lint_status, total_s, work) -> int:
     rows = [row for run in runs for row in run.results]
+    compare_with_original(rows)
     target_variant = "fixed" if any(r.variant == "fixed" for r in runs) else "original"
     checks = checklist(rows, target_variant, args.min_speedup, args.atol)
     print(format_table(rows))

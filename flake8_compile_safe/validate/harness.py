@@ -158,8 +158,28 @@ class Harness:
             out = self._run(model, "run(model) (eager)")
         self.eager_out = [t.detach().clone() for t in output_tensors(out)]
         self.eager_extra = self._metrics(out)
-        return ModeResult(self.options.variant, "eager", max_abs_diff=0.0, speedup_vs_eager=1.0,
-                          compile_s=0.0, peak_mem_mb=self._peak_mem_mb(), extra=dict(self.eager_extra))
+        self.reference = self._reference()
+        row = ModeResult(self.options.variant, "eager", max_abs_diff=0.0, speedup_vs_eager=1.0,
+                         compile_s=0.0, peak_mem_mb=self._peak_mem_mb(), extra=dict(self.eager_extra))
+        row.max_abs_diff_vs_original = self._diff_vs_reference(self.eager_out)
+        return row
+
+    def _reference(self):
+        """Save this variant's eager output; load the original's, if the CLI named one."""
+        torch = self.torch
+        if self.options.output_path:
+            torch.save([t.cpu() for t in self.eager_out], self.options.output_path)
+        ref = self.options.reference_output
+        if ref and os.path.exists(ref):
+            return torch.load(ref)
+        return None
+
+    def _diff_vs_reference(self, tensors) -> float | None:
+        ref = self.reference
+        if ref is None or len(ref) != len(tensors) or any(r.shape != t.shape for r, t in zip(ref, tensors)):
+            return None
+        return max((float((t.detach().cpu().double() - r.double()).abs().max()) if t.numel() else 0.0
+                    for t, r in zip(tensors, ref)), default=0.0)
 
     def _max_abs_diff(self, out) -> float:
         compiled = output_tensors(out, "run(compiled model)")
@@ -197,6 +217,7 @@ class Harness:
                 out, ms = self._timed(compiled, "run(compiled model)")
                 comp_lat.append(ms)
             row.max_abs_diff = self._max_abs_diff(out)
+            row.max_abs_diff_vs_original = self._diff_vs_reference(output_tensors(out))
             extra = self._metrics(out)
             for key, value in list(extra.items()):
                 if key in self.eager_extra:

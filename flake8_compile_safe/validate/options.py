@@ -46,6 +46,10 @@ class RunOptions:
                                                 type=int))
     seed: int = field(default=0, metadata=_flag("--seed", "torch.manual_seed before every run", type=int))
     threads: int = field(default=0, metadata=_flag("--threads", "torch threads (0: torch's default)", type=int))
+    # Set by the CLI: where this worker saves its eager output (torch.save), and the original
+    # variant's saved eager output to compare this variant's outputs with.
+    output_path: str | None = None
+    reference_output: str | None = None
 
     # -- the CLI side ------------------------------------------------------------------------
     @classmethod

@@ -104,6 +104,11 @@ class ModeResult:
     latency_ms_p90: float | None = None
     eager_latency_ms_median: float | None = None
     speedup_vs_eager: float | None = None
+    # Against the original variant (other rows only; timed in another process): its eager output,
+    # its eager p50, and its compiled p50 in the same mode.
+    max_abs_diff_vs_original: float | None = None
+    speedup_vs_original_eager: float | None = None
+    speedup_vs_original_compiled: float | None = None
     compile_s: float | None = None
     peak_mem_mb: float | None = None
     events: list[Event] = field(default_factory=list)
