@@ -4,7 +4,7 @@ Two commands, each on ``toto/`` source trees (the original ``toto-ts`` tree, or 
 
     python benchmarks/toto_static_decode.py verdict --source DIR [--config tiny|base] [--context N]
         [--steps N] [--warmup 2] [--runs 5] [--backend inductor|analysis] [--reference F.pt]
-        [--save-forecast F.pt] [--json OUT.json]
+        [--save-forecast F.pt] [--eager-only] [--json OUT.json]
     python benchmarks/toto_static_decode.py latency NAME=DIR [NAME=DIR ...] [--config ...]
         [--context N] [--steps N] [--rounds 20] [--json OUT.json]
 
@@ -204,6 +204,10 @@ def verdict(args) -> dict:
     for _ in range(args.warmup):
         forecast()
     eager_out = forecast()
+    if args.eager_only:  # the reference forecast of a tree, no compile
+        if args.save_forecast:
+            torch.save(eager_out, args.save_forecast)
+        return {"source": src, "config": args.config, "context": context, "steps": args.steps, "eager_only": True}
 
     original = model.backbone
     torch._dynamo.reset()
@@ -366,6 +370,7 @@ def main(argv=None) -> int:
     v.add_argument("--backend", choices=("inductor", "analysis"), default="inductor")
     v.add_argument("--reference", help="forecast saved by --save-forecast from another tree (torch.save)")
     v.add_argument("--save-forecast", help="save this tree's eager forecast here")
+    v.add_argument("--eager-only", action="store_true", help="only the eager forecast (with --save-forecast)")
     lt = sub.add_parser("latency", help="interleaved forecast latency of several trees, eager and compiled")
     lt.add_argument("trees", nargs="+", metavar="NAME=DIR")
     _common(lt)

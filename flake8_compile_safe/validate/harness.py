@@ -118,8 +118,10 @@ class Harness:
         return out
 
     def _timed(self, model, what: str):
-        t0 = time.perf_counter()
+        """(output, wall ms); the process CPU ms goes to ``self.last_cpu_ms`` (steadier on a shared machine)."""
+        c0, t0 = time.process_time(), time.perf_counter()
         out = self._run(model, what)
+        self.last_cpu_ms = (time.process_time() - c0) * 1000.0
         return out, (time.perf_counter() - t0) * 1000.0
 
     def _peak_mem_mb(self) -> float:
@@ -163,6 +165,9 @@ class Harness:
                          compile_s=0.0, peak_mem_mb=self._peak_mem_mb(), extra=dict(self.eager_extra))
         row.max_abs_diff_vs_original = self._diff_vs_reference(self.eager_out)
         return row
+
+    eager_cpu: list = []
+    last_cpu_ms = 0.0
 
     def _reference(self):
         """Save this variant's eager output; load the original's, if the CLI named one."""
@@ -211,11 +216,13 @@ class Harness:
             for _ in range(options.warmup - 1):
                 self._run(compiled, "run(compiled model)")
             n_warm = len(log.records)
-            comp_lat, out = [], None
+            comp_lat, out, comp_cpu, self.eager_cpu = [], None, [], []
             for _ in range(options.runs):
                 eager_lat.append(self._timed(model, "run(model) (eager)")[1])
+                self.eager_cpu.append(self.last_cpu_ms)
                 out, ms = self._timed(compiled, "run(compiled model)")
                 comp_lat.append(ms)
+                comp_cpu.append(self.last_cpu_ms)
             row.max_abs_diff = self._max_abs_diff(out)
             row.max_abs_diff_vs_original = self._diff_vs_reference(output_tensors(out))
             extra = self._metrics(out)
@@ -225,6 +232,7 @@ class Harness:
             row.extra = extra
             med = statistics.median(comp_lat)
             row.latency_ms_median, row.latency_ms_p90 = med, _percentile(comp_lat, 0.9)
+            row.cpu_ms_median = statistics.median(comp_cpu)
             row.eager_latency_ms_median = statistics.median(eager_lat)
             row.speedup_vs_eager = row.eager_latency_ms_median / med if med > 0 else None
             row.compile_s = max(0.0, first_s - med / 1000.0)
@@ -270,6 +278,7 @@ def measure(options: RunOptions) -> RunResult:
             eager.latency_ms_median = statistics.median(eager_lat)
             eager.latency_ms_p90 = _percentile(eager_lat, 0.9)
             eager.eager_latency_ms_median = eager.latency_ms_median
+            eager.cpu_ms_median = statistics.median(harness.eager_cpu) if harness.eager_cpu else None
     return result
 
 

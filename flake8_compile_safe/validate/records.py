@@ -109,6 +109,10 @@ class ModeResult:
     max_abs_diff_vs_original: float | None = None
     speedup_vs_original_eager: float | None = None
     speedup_vs_original_compiled: float | None = None
+    # Process CPU time of a run, p50 (with one thread: what the run computed, less disturbed than
+    # wall time by other jobs on the machine), and the speedup vs the original eager by CPU time.
+    cpu_ms_median: float | None = None
+    cpu_speedup_vs_original_eager: float | None = None
     compile_s: float | None = None
     peak_mem_mb: float | None = None
     events: list[Event] = field(default_factory=list)

@@ -33,6 +33,8 @@ def compare_with_original(rows: list[ModeResult]) -> None:
             continue
         if eager is not None and eager.latency_ms_median:
             r.speedup_vs_original_eager = eager.latency_ms_median / r.latency_ms_median
+        if eager is not None and eager.cpu_ms_median and r.cpu_ms_median:
+            r.cpu_speedup_vs_original_eager = eager.cpu_ms_median / r.cpu_ms_median
         same = base.get(r.mode)
         if r.mode != "eager" and same is not None and same.latency_ms_median:
             r.speedup_vs_original_compiled = same.latency_ms_median / r.latency_ms_median
@@ -72,10 +74,12 @@ COLUMNS = [("variant", "variant", "{}"), ("mode", "mode", "{}"), ("graphs", "uni
            ("breaks", "graph_breaks", "{}"), ("skips", "frame_skips", "{}"), ("recomp", "recompiles", "{}"),
            ("cg skip", "_cg", "{}"), ("cg rerec", "_rerec", "{}"), ("max|diff|", "max_abs_diff", "{:.2e}"),
            ("p50 ms", "latency_ms_median", "{:.1f}"), ("p90 ms", "latency_ms_p90", "{:.1f}"),
+           ("cpu ms", "cpu_ms_median", "{:.1f}"),
            ("compile s", "compile_s", "{:.1f}"), ("mem MB", "peak_mem_mb", "{:.0f}"),
            ("speedup", "speedup_vs_eager", "{:.2f}x"), ("|diff| orig", "max_abs_diff_vs_original", "{:.2e}"),
            ("vs orig eager", "speedup_vs_original_eager", "{:.2f}x"),
-           ("vs orig comp", "speedup_vs_original_compiled", "{:.2f}x")]
+           ("vs orig comp", "speedup_vs_original_compiled", "{:.2f}x"),
+           ("vs orig eager cpu", "cpu_speedup_vs_original_eager", "{:.2f}x")]
 
 
 def _extra_keys(rows: list[ModeResult]) -> list[str]:
