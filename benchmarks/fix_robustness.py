@@ -1,23 +1,28 @@
-"""Robustness of compile-safe-fix on thousands of real files (torch's installed sources by default).
+"""Robustness of compile-safe-fix on thousands of real files: transformers 5.23 and torch's own sources.
 
-Copies the ``.py`` files of ``--root`` into a temporary directory (the source tree is never
-touched), runs the fixer over the copy in-process through the streaming API
-(:class:`flake8_compile_safe.fixers.api.Planner`), writes what it changes, then runs it a second time. Prints:
+For each source tree (``--source transformers`` fetches the pinned transformers wheel into the cache;
+``--source torch`` is the installed torch; ``--root DIR`` any tree), copies its ``.py`` files into a
+temporary directory (the source is never touched), runs the fixer over the copy in-process through
+the streaming API (:class:`flake8_compile_safe.fixers.api.Planner`, with the linter's findings as the
+CLI does), writes what it changes, runs it a second time, and imports every changed module. Prints:
 
-* files seen, files changed (and fixes by code);
+* files seen, files changed (and fixes by rule and fix), findings left unfixed;
 * crashes: exceptions inside the fixer (per file: path and exception type; must be 0);
 * files skipped with a reason (syntax error, not UTF-8, libcst cannot parse, unreadable);
 * changed files that no longer parse with ``ast.parse`` (must be 0);
 * files the second run changes again (must be 0);
+* changed modules that no longer import (must be 0): each in its own subprocess, with the package
+  importable from the untouched source (transformers) or installed (torch), the original module
+  imported first, then the fixed file executed as that module; a module whose original does not
+  import here either (a missing optional dependency) is reported apart, not as broken;
 * files per second (fixer time, and wall time of the first pass).
 
 Progress goes to stderr every few seconds. Ctrl-C prints the figures gathered so far (marked
 partial). ``--json PATH`` writes them as JSON too. Exit status: 0 all good, 1 a figure that must
 be 0 is not, 130 interrupted.
 
-    python benchmarks/fix_robustness.py [--root DIR] [--limit N] [--strategy S] [--analysis] [--json PATH]
-
-``--no-prefilter`` sends every file through libcst (slow): the changed files must be the same.
+    python benchmarks/fix_robustness.py [--source transformers|torch ...] [--root DIR] [--limit N]
+                                        [--strategy S] [--unsafe-fixes] [--json PATH]
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import ast
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,9 +46,11 @@ from flake8_compile_safe.fixers.api import STRATEGIES, FixReport, Planner, apply
 
 SHOW = 5  # examples printed per category
 PROGRESS_EVERY_S = 5.0
+TRANSFORMERS = ("transformers", "5.23.0", "transformers", "transformers/__init__.py")
+IMPORT_TIMEOUT_S = 300
 
 
-def default_root() -> str:
+def torch_root() -> str:
     import importlib.util
 
     spec = importlib.util.find_spec("torch")  # locate only; torch is not imported
@@ -51,13 +59,20 @@ def default_root() -> str:
     return list(spec.submodule_search_locations)[0]
 
 
+def transformers_root() -> str:
+    from flake8_compile_safe.families.fetch import fetch_package_source
+
+    dist, version, package, sentinel = TRANSFORMERS
+    return str(fetch_package_source(dist, version, package, sentinel) / package)
+
+
 def skip_reason(error: str) -> str:
-    if "syntax error" in error:
+    if "E999" in error or "syntax error" in error:
         return "syntax error"
-    if "UTF-8" in error:
+    if "UTF-8" in error or "utf-8" in error:
         return "not UTF-8"
     if "cannot parse" in error:
-        return "libcst cannot parse"
+        return "cannot parse"
     if "no such file" in error or "cannot read" in error or "is a directory" in error:
         return "unreadable"
     if "cannot write" in error or "backup" in error:
@@ -66,10 +81,10 @@ def skip_reason(error: str) -> str:
 
 
 class Figures:
-    """Everything the benchmark counts; printable at any point (partial when interrupted)."""
+    """Everything the benchmark counts for one source tree; printable at any point (partial when interrupted)."""
 
-    def __init__(self, root: str, strategy: str, analysis: bool, limit: int):
-        self.root, self.strategy, self.use_analysis, self.limit = root, strategy, analysis, limit
+    def __init__(self, root: str, strategy: str, limit: int):
+        self.root, self.strategy, self.limit = root, strategy, limit
         self.files = 0
         self.copy_s = 0.0
         self.analysis = ""
@@ -77,26 +92,31 @@ class Figures:
         self.crashes: list[dict] = []  # {"pass", "path", "type", "message"}
         self.skipped: list[dict] = []  # {"path", "reason", "message"} (first pass)
         self.changed: list[str] = []  # relative paths written by the first pass
-        self.fixes: Counter = Counter()
+        self.fixes: Counter = Counter()  # "TCS003 index-copy" -> count
+        self.findings = 0
+        self.unfixed: Counter = Counter()  # code -> count
         self.unparsable: list[dict] = []  # {"path", "error"}
         self.changed_again: list[str] = []
+        self.imports: list[dict] = []  # {"module", "original", "fixed"} per changed module
         self.interrupted: str | None = None
         self.whole_run_errors: list[str] = []
-        self.no_prefilter = False
 
     def new_pass(self, n: int) -> dict:
         self.passes[n] = {"files": 0, "fixer_s": 0.0, "wall_s": 0.0, "complete": False}
         return self.passes[n]
 
+    @property
+    def broken_imports(self) -> list[dict]:
+        return [i for i in self.imports if i["original"] == "ok" and i["fixed"] != "ok"]
+
     def as_dict(self) -> dict:
         p1 = self.passes.get(1, {})
         return {
-            "root": self.root, "strategy": self.strategy,
-            "analysis": self.analysis or ("on" if self.use_analysis else "off"),
-            "limit": self.limit, "no_prefilter": self.no_prefilter, "files": self.files,
-            "partial": self.interrupted is not None, "interrupted": self.interrupted,
+            "root": self.root, "strategy": self.strategy, "analysis": self.analysis, "limit": self.limit,
+            "files": self.files, "partial": self.interrupted is not None, "interrupted": self.interrupted,
             "files_processed_pass1": p1.get("files", 0),
-            "changed": len(self.changed), "fixes": sum(self.fixes.values()), "fixes_by_code": dict(self.fixes),
+            "changed": len(self.changed), "fixes": sum(self.fixes.values()), "fixes_by_kind": dict(self.fixes),
+            "findings": self.findings, "unfixed_by_code": dict(self.unfixed),
             "crashes": len(self.crashes), "crash_list": self.crashes,
             "whole_run_errors": self.whole_run_errors,
             "skipped": len(self.skipped), "skipped_by_reason": dict(Counter(s["reason"] for s in self.skipped)),
@@ -105,6 +125,8 @@ class Figures:
             "second_run_checked": self.passes.get(2, {}).get("complete", False),
             "second_run_files": self.passes.get(2, {}).get("files", 0),
             "changed_again": len(self.changed_again), "changed_again_list": self.changed_again,
+            "imported": sum(1 for i in self.imports if i["fixed"] == "ok"),
+            "import_broken": len(self.broken_imports), "import_list": self.imports,
             "copy_s": round(self.copy_s, 2),
             "passes": {k: {kk: (round(vv, 2) if isinstance(vv, float) else vv) for kk, vv in v.items()}
                        for k, v in self.passes.items()},
@@ -114,18 +136,22 @@ class Figures:
         }
 
     def ok(self) -> bool:
-        return not (self.crashes or self.whole_run_errors or self.unparsable or self.changed_again)
+        return not (self.crashes or self.whole_run_errors or self.unparsable or self.changed_again
+                    or self.broken_imports)
 
     def print(self, out=sys.stdout) -> None:
         d = self.as_dict()
+        not_importable = [i for i in self.imports if i["original"] != "ok"]
         rows = [
             ("root", d["root"]),
-            ("strategy / analysis",
-             f"{d['strategy']} / {d['analysis']}" + (" / no prefilter" if d["no_prefilter"] else "")),
+            ("strategy / analysis", f"{d['strategy']} / {d['analysis']}"),
             ("files seen",
              f"{d['files']}" + (f" (pass 1 processed {d['files_processed_pass1']})" if d["partial"] else "")),
             ("files changed", f"{d['changed']} ({d['fixes']} fixes: "
-                              + (", ".join(f"{k} {v}" for k, v in sorted(d["fixes_by_code"].items())) or "none") + ")"),
+                              + (", ".join(f"{k} {v}" for k, v in sorted(d["fixes_by_kind"].items())) or "none") + ")"),
+            ("findings / left unfixed", f"{d['findings']} / {sum(self.unfixed.values())}"
+                                        + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(self.unfixed.items())) + ")"
+                                           if self.unfixed else "")),
             ("crashes (must be 0)", d["crashes"] + len(d["whole_run_errors"])),
             ("skipped with a reason", f"{d['skipped']}" + (" (" + ", ".join(
                 f"{k} {v}" for k, v in sorted(d["skipped_by_reason"].items())) + ")" if d["skipped"] else "")),
@@ -133,6 +159,9 @@ class Figures:
             ("changed again by 2nd run (must be 0)",
              f"{d['changed_again']}" + ("" if d["second_run_checked"] else
                                         f" (2nd run incomplete: {d['second_run_files']} files)")),
+            ("changed modules imported / broken (must be 0)",
+             f"{d['imported']} / {d['import_broken']}"
+             + (f" ({len(not_importable)} not importable here before the fix either)" if not_importable else "")),
             ("files/s, fixer (pass 1)", d["files_per_s_fixer"]),
             ("files/s, wall incl. writes + checks (pass 1)", d["files_per_s_wall"]),
             ("seconds: copy / pass 1 / pass 2", f"{d['copy_s']} / {d['passes'].get(1, {}).get('wall_s', '-')} / "
@@ -154,6 +183,8 @@ class Figures:
              + self.whole_run_errors)
         show("changed but no longer parse", [f"{u['path']}: {u['error']}" for u in self.unparsable])
         show("changed again", self.changed_again)
+        show("broken imports", [f"{i['module']}: {i['fixed']}" for i in self.broken_imports])
+        show("not importable before the fix either", [f"{i['module']}: {i['original']}" for i in not_importable])
         show("skipped", [f"{s['path']}: {s['reason']}" for s in self.skipped])
         show("changed", self.changed)
 
@@ -171,17 +202,15 @@ def copy_tree(root: str, files: list[str], dest: Path) -> list[str]:
 def run_pass(n: int, tree: Path, figs: Figures, args, write: bool, total: int) -> None:
     """One run of the fixer over the copy; per-file outcomes are counted as they stream in."""
     stats = figs.new_pass(n)
-    if args.analysis:
-        try:
-            from flake8_compile_safe.analysis import clear_cache
+    from flake8_compile_safe.analysis import clear_cache
 
-            clear_cache()  # the second pass must see the rewritten files, not cached findings
-        except ImportError:
-            pass
+    clear_cache()  # the second pass must see the rewritten files, not cached findings
     started = time.perf_counter()
     last_report = started
+    planner = None
     try:
-        planner = Planner([str(tree)], args.strategy, use_analysis=args.analysis, prefilter=not args.no_prefilter)
+        planner = Planner([str(tree)], args.strategy, use_analysis=not args.no_analysis,
+                          unsafe_fixes=args.unsafe_fixes)
         it = iter(planner)
         while True:
             t0 = time.perf_counter()
@@ -208,7 +237,7 @@ def run_pass(n: int, tree: Path, figs: Figures, args, write: bool, total: int) -
             if o.changed and not o.crash:
                 if n == 1:
                     figs.changed.append(rel)
-                    figs.fixes.update(note.split(" ", 1)[0] for note in o.notes)
+                    figs.fixes.update(f"{a.code} {a.fix}" for a in o.applied)
                     if write:
                         apply(FixReport([o], args.strategy, planner.analysis))
                         if o.error:  # could not write
@@ -226,36 +255,80 @@ def run_pass(n: int, tree: Path, figs: Figures, args, write: bool, total: int) -
                 n_changed = len(figs.changed) if n == 1 else len(figs.changed_again)
                 n_crashes = sum(1 for c in figs.crashes if c["pass"] == n)
                 print(f"[pass {n}] {stats['files']}/{total} files, {n_changed} changed, {n_crashes} crashes, "
-                      f"{rate:.0f} files/s",
-                      file=sys.stderr, flush=True)
+                      f"{rate:.0f} files/s", file=sys.stderr, flush=True)
     finally:  # also when interrupted: the partial figures keep their timing
         stats["wall_s"] = time.perf_counter() - started
+    if n == 1 and planner is not None and stats["files"] == total:
+        report = planner.report([])
+        figs.findings = report.findings
+        figs.unfixed = Counter(u.code for u in report.unfixed)
     stats["complete"] = not figs.whole_run_errors and stats["files"] == total
     print(f"[pass {n}] done: {stats['files']} files in {stats['wall_s']:.1f}s", file=sys.stderr, flush=True)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("src", nargs="?", help="same as --root")
-    ap.add_argument("--root", help="source tree to copy and fix (default: torch's installed package)")
-    ap.add_argument("--limit", type=int, default=0, help="at most N files, the first N in path order (0: all)")
-    ap.add_argument("--strategy", default="tensor-index", choices=STRATEGIES)
-    ap.add_argument("--analysis", action="store_true",
-                    help="use the linter's findings (index the whole copy) instead of local recognition")
-    ap.add_argument("--no-prefilter", action="store_true",
-                    help="parse every file with libcst (the old, slow path): checks the prefilters miss nothing")
-    ap.add_argument("--json", metavar="PATH", help="write the figures as JSON")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary copy (its path goes to stderr)")
-    args = ap.parse_args(argv)
-    root = os.path.realpath(args.root or args.src or default_root())
-    files = collect_files([root])
+_IMPORT_CHECK = r"""
+import importlib, importlib.util, json, sys, warnings
+warnings.filterwarnings("ignore")
+name, fixed_path, original_root = sys.argv[1], sys.argv[2], sys.argv[3]
+if original_root:
+    sys.path.insert(0, original_root)
+def attempt(fn):
+    try:
+        fn()
+        return "ok"
+    except BaseException as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+result = {"module": name, "original": attempt(lambda: importlib.import_module(name))}
+def load_fixed():
+    spec = importlib.util.spec_from_file_location(name, fixed_path)
+    module = importlib.util.module_from_spec(spec)
+    saved = sys.modules.get(name)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        if saved is not None:
+            sys.modules[name] = saved
+result["fixed"] = attempt(load_fixed) if result["original"] == "ok" else "not tried"
+print(json.dumps(result))
+"""
+
+
+def module_name(rel: str, package: str) -> str:
+    parts = [package, *Path(rel).with_suffix("").parts]
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def check_imports(figs: Figures, tree: Path, package: str, original_root: str) -> None:
+    """Import each changed module (original first, then the fixed file as that module), one subprocess each."""
+    for rel in figs.changed:
+        name = module_name(rel, package)
+        cmd = [sys.executable, "-c", _IMPORT_CHECK, name, str(tree / rel), original_root]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=IMPORT_TIMEOUT_S,
+                                  env={**os.environ, "PYTHONWARNINGS": "ignore"})
+            line = (proc.stdout.strip().splitlines() or ["{}"])[-1]
+            result = json.loads(line) if line.startswith("{") else {
+                "module": name, "original": "ok", "fixed": f"import check died: {proc.stderr.strip()[-160:]}"}
+        except subprocess.TimeoutExpired:
+            result = {"module": name, "original": "ok", "fixed": f"timed out after {IMPORT_TIMEOUT_S}s"}
+        figs.imports.append(result)
+        print(f"[import] {name}: original {result['original']}, fixed {result['fixed']}", file=sys.stderr,
+              flush=True)
+
+
+def run_source(root: str, original_root: str, args) -> Figures:
+    """Copy ``root`` (a package directory), fix the copy twice, import what changed."""
+    files, _ = collect_files([root])
     if args.limit:
         files = files[: args.limit]
-    figs = Figures(root, args.strategy, args.analysis, args.limit)
+    figs = Figures(root, args.strategy, args.limit)
     figs.files = len(files)
-    figs.no_prefilter = args.no_prefilter
     tmp = Path(tempfile.mkdtemp(prefix="fix_robustness_"))
-    tree = tmp / os.path.basename(root)
+    package = os.path.basename(root.rstrip(os.sep))
+    tree = tmp / package
     assert not str(tree).startswith(root + os.sep), "the copy must not be inside the source tree"
     try:
         t0 = time.perf_counter()
@@ -264,6 +337,7 @@ def main(argv=None) -> int:
         figs.copy_s = time.perf_counter() - t0
         run_pass(1, tree, figs, args, write=True, total=len(files))
         run_pass(2, tree, figs, args, write=False, total=len(files))
+        check_imports(figs, tree, package, original_root)
     except KeyboardInterrupt:
         done = {k: v["files"] for k, v in figs.passes.items()}
         figs.interrupted = (f"during pass {max(done)} after {done[max(done)]} files" if done else "while copying")
@@ -273,12 +347,42 @@ def main(argv=None) -> int:
             print(f"kept the copy: {tree}", file=sys.stderr)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    figs.print()
+    return figs
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--source", action="append", choices=("transformers", "torch"),
+                    help="a known source tree (repeatable; default: both)")
+    ap.add_argument("--root", action="append", default=[], help="any package directory to copy and fix (repeatable)")
+    ap.add_argument("--limit", type=int, default=0, help="at most N files per tree, the first N in path order (0: all)")
+    ap.add_argument("--strategy", default="tensor-index", choices=STRATEGIES)
+    ap.add_argument("--unsafe-fixes", action="store_true", help="apply unsafe fixes too")
+    ap.add_argument("--no-analysis", action="store_true", help="without the linter's findings (recipes only)")
+    ap.add_argument("--json", metavar="PATH", help="write the figures as JSON (one object per tree)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary copies (their paths go to stderr)")
+    args = ap.parse_args(argv)
+    trees: list[tuple[str, str]] = []  # (package dir, sys.path entry for the untouched package; "" installed)
+    for source in args.source or ([] if args.root else ["transformers", "torch"]):
+        if source == "transformers":
+            root = transformers_root()
+            trees.append((root, os.path.dirname(root)))
+        else:
+            trees.append((torch_root(), ""))
+    trees += [(os.path.realpath(r), os.path.dirname(os.path.realpath(r))) for r in args.root]
+    all_figs = []
+    for root, original_root in trees:
+        figs = run_source(os.path.realpath(root), original_root, args)
+        all_figs.append(figs)
+        figs.print()
+        print()
+        if figs.interrupted:
+            break
     if args.json:
-        Path(args.json).write_text(json.dumps(figs.as_dict(), indent=2) + "\n")
-    if figs.interrupted:
+        Path(args.json).write_text(json.dumps([f.as_dict() for f in all_figs], indent=2) + "\n")
+    if any(f.interrupted for f in all_figs):
         return 130
-    return 0 if figs.ok() else 1
+    return 0 if all(f.ok() for f in all_figs) else 1
 
 
 if __name__ == "__main__":

@@ -10,11 +10,12 @@ import ast
 import gc
 import multiprocessing
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .callgraph import CallGraph, Reached
 from .findings import Finding
+from .fixfacts import runs_modules
 from .project import ProjectIndex, find_project_root
 from .roots import Root, find_roots
 from .rules import ALL_RULES, Rule, RuleContext
@@ -64,9 +65,16 @@ def analyze_index(index: ProjectIndex, extra_roots: tuple[str, ...] = (),
 def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rule, ...]) -> Report:
     graph = CallGraph(index)
     roots = find_roots(index, extra_roots)
+    root_functions = {root.func.qualname for root in roots}
     found: dict[tuple, Finding] = {}
+    called: set[str] = set()  # functions some compiled code calls: a root among them is not a top root
+    calls_seen: dict[int, int] = {}
+    module_runners: dict[str, bool] = {}  # function -> runs_modules (asked once per function)
 
     def on_statement(item: Reached, stmt: ast.stmt, an) -> None:
+        start = calls_seen.get(id(an), 0)
+        called.update(target.func.qualname for _, target in an.calls[start:])
+        calls_seen[id(an)] = len(an.calls)
         ctx = RuleContext(an, stmt)
         for rule in rules:
             for hit in rule.check(stmt, ctx):
@@ -74,17 +82,21 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
                 key = (rule.code, node.lineno, node.col_offset, str(an.module.path))
                 if key in found:
                     continue  # BFS: the first chain to reach a line is a shortest one
+                if an.func.qualname not in module_runners:
+                    module_runners[an.func.qualname] = runs_modules(ctx)
                 found[key] = Finding(
                     code=rule.code, path=str(an.module.path), line=node.lineno, col=node.col_offset,
                     end_line=getattr(node, "end_lineno", node.lineno) or node.lineno,
                     end_col=getattr(node, "end_col_offset", node.col_offset) or node.col_offset,
                     summary=hit.summary, why=hit.why or rule.why, fix=hit.fix or rule.fix,
                     root=item.root.display, chain=item.chain, function=an.func.qualname, data=hit.data,
-                    consequence=hit.consequence or rule.consequence)
+                    def_line=an.func.node.lineno, in_root=an.func.qualname in root_functions,
+                    runs_modules=module_runners[an.func.qualname], consequence=hit.consequence or rule.consequence)
 
     reached = graph.reach(roots, on_statement)
     report = Report(index, roots, reached, indexed_paths=set(index.by_path), errors=dict(index.errors))
-    report.set_findings([*found.values(), *skipped_findings(graph.skipped)])
+    report.set_findings([*(replace(f, in_root=False) if f.in_root and f.function in called else f
+                           for f in found.values()), *skipped_findings(graph.skipped)])
     return report
 
 

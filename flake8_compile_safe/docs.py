@@ -6,6 +6,7 @@ the examples on the page are always the ones the tests run.
 
 from __future__ import annotations
 
+import difflib
 import sys
 from pathlib import Path
 
@@ -29,12 +30,19 @@ def render(rule: Rule) -> str:
         if example.note:
             parts.append(f"{example.note[0].upper()}{example.note[1:]}:\n")
         parts.append(block(example.code))
+        if example.fixed is not None:
+            diff = difflib.unified_diff(example.code.splitlines(True), example.fixed.splitlines(True), n=1)
+            parts.append("`compile-safe-fix` (default strategy, safe fixes) changes it:\n")
+            parts.append(f"```diff\n{''.join(list(diff)[2:]).rstrip()}\n```\n")
     parts.append(f"## Use instead\n\n{rule.use_instead_note}\n")
     for example in rule.VALID:
         if example.note:
             parts.append(f"{example.note[0].upper()}{example.note[1:]}:\n")
         parts.append(block(example.code))
-    parts.append(f"## Fix safety\n\n{rule.fix_safety}\n")
+    safety = "\n".join(spec.render() for spec in rule.fixes)
+    if not rule.fixes:
+        safety = "No automatic fix."
+    parts.append(f"## Fix safety\n\n{safety}\n" + (f"\n{rule.fix_safety}\n" if rule.fix_safety else ""))
     parts.append(f"## Message\n\n`{rule.code} <what>: {rule.consequence} [<compiled root>]`\n\n"
                  f"With `--compile-safe-explain`: `...; reached from <root> -> ... -> <function>; {rule.why}; "
                  f"fix: {rule.fix}`\n\nSilence one line with `# noqa: {rule.code}`.\n")

@@ -19,8 +19,14 @@ class Finding:
     root: str = ""  # qualified name of the compiled root that reaches the line
     chain: tuple[str, ...] = ()  # root -> ... -> function holding the line
     function: str = ""  # qualified name of the function holding the line
-    # Machine-readable hints for the fixer: rule-specific keys (e.g. {"target": "self._current_idx"}).
+    # Machine-readable hints for the fixer: rule-specific keys; "fix" holds the typed payload its fix
+    # needs (a flake8_compile_safe.fixdata record), or None.
     data: dict = field(default_factory=dict, compare=False, hash=False)
+    def_line: int = 0  # line of the `def` of `function` (0: unknown)
+    # `function` is a compiled root (nn.Module.forward, a torch.compile target) that no other compiled code
+    # calls: the entry point itself, not a submodule's forward
+    in_root: bool = False
+    runs_modules: bool = False  # `function` calls nn.Modules (model code, not a helper: never run it eagerly)
     consequence: str = ""  # what dynamo does, in a few words: "a graph break"
 
     @property

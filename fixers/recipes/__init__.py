@@ -15,14 +15,22 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ..outcome import AppliedFix
+
 
 @dataclass
 class RecipeResult:
-    """New modules by path, and one line per rewrite (``"TCS003 path:line what"``)."""
+    """New modules by path, and one record per rewrite."""
 
     modules: dict[str, cst.Module] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    owned: set[str] = field(default_factory=set)  # paths the recipe recognised: generic fixes keep off
+    applied: list[AppliedFix] = field(default_factory=list)
+    owned: set[str] = field(default_factory=set)  # paths the recipe recognised: the rule fixes keep off
+
+    def note(self, code: str, path: str, module: cst.Module, class_name: str, what: str, recipe: str) -> None:
+        """Record one rewrite of ``class_name`` (its line is looked up in ``module``)."""
+        line = next((i for i, text in enumerate(module.code.splitlines(), 1)
+                     if text.lstrip().startswith(f"class {class_name}")), 1)
+        self.applied.append(AppliedFix(code, path, line, f"recipe:{recipe}", what))
 
 
 class Recipe:

@@ -30,6 +30,9 @@ class Hit:
 class Example:
     code: str
     note: str = ""
+    # INVALID examples: what `compile-safe-fix` (default strategy, safe fixes) makes of ``code``, as
+    # Fixit's expected_replacement; None: the fixer leaves it unchanged (its summary says why).
+    fixed: str | None = None
 
 
 class Rule:
@@ -43,6 +46,7 @@ class Rule:
     why_bad: str = ""
     use_instead_note: str = ""
     fix_safety: str = ""
+    fixes: tuple = ()  # the automatic fixes (fixdata.FixSpec): fixer and docs read the same specs
     VALID: tuple[Example, ...] = ()
     INVALID: tuple[Example, ...] = ()
 

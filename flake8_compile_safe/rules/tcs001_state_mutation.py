@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 
+from ..fixdata import EAGER_HELPER, STATIC_MARKING
+from ..fixfacts import state_write
 from ..values import DICT, INIT_METHODS, LIST, TENSOR_KINDS, TENSOR_VALUE, dotted
 from .base import Example, Hit, Rule, source_of
 
@@ -44,10 +46,9 @@ class StateMutation(Rule):
                "AOT metadata: the input is mutated and not in `static_input_indices`).")
     use_instead_note = ("Allocate the state as tensors on the model's device, mark them static once when not "
                         "compiling, and write with `index_copy_` at a tensor position.")
-    fix_safety = ("`compile-safe-fix` rewrites slice assignment with tensor bounds into `index_copy_` and "
-                  "adds `mark_static_address` to the allocator. The rewrite keeps values identical; it "
-                  "changes the object's fields (a tensor write head instead of a Python int), so callers "
-                  "that read those fields directly must be reviewed.")
+    fix_safety = ("A write into an element of a list of tensors, or into a tensor argument of the compiled "
+                  "root, is reported, not rewritten: no allocation to mark static is known for it.")
+    fixes = (STATIC_MARKING, EAGER_HELPER)
     INVALID = (
         Example('''\
 import torch
@@ -73,7 +74,36 @@ class Model(torch.nn.Module):
     def forward(self, x, cache: Cache):
         cache.append(x)
         return x
-''', "writes into a dataclass's tensors from a compiled forward"),
+''', "writes into a dataclass's tensors from a compiled forward",
+                fixed='''\
+import torch
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Cache:
+    size: int
+    keys: torch.Tensor = field(init=False)
+    pos: torch.Tensor = field(init=False)
+
+    def __post_init__(self):
+        self.keys = torch.zeros(self.size, 4)
+        self.pos = torch.zeros((), dtype=torch.long)
+        # written in place on the compiled path: static addresses keep CUDA graphs (compile-safe-fix)
+        if not torch.compiler.is_compiling():
+            torch._dynamo.mark_static_address(self.keys)
+            torch._dynamo.mark_static_address(self.pos)
+
+    def append(self, k):
+        self.keys.index_copy_(0, self.pos.view(1), k)  # TCS001: tensor held by a plain object, not static
+        self.pos.add_(1)  # TCS001
+
+
+class Model(torch.nn.Module):
+    def forward(self, x, cache: Cache):
+        cache.append(x)
+        return x
+'''),
         Example('''\
 import torch
 
@@ -208,7 +238,8 @@ class Model(torch.nn.Module):
         what = "in-place update of" if augmented and target is base else "in-place write into"
         return Hit(target, f"{what} {label}, a tensor that is not static",
                    data={"kind": "subscript-write" if target is not base else "augmented", "state": state.label,
-                         "attr": state.attr, "state_kind": "tensor", "target": source_of(target, 200)})
+                         "attr": state.attr, "state_kind": "tensor", "target": source_of(target, 200),
+                         "fix": _static_marking(state, ctx, ctx.stmt if augmented else None)})
 
     def _method_call(self, call, ctx):
         recv = call.func.value
@@ -227,4 +258,11 @@ class Model(torch.nn.Module):
         method = call.func.attr
         return Hit(call, f"in-place {method}() on {label}, a tensor that is not static",
                    data={"kind": "inplace-method", "state": state.label, "attr": state.attr, "state_kind": "tensor",
-                         "call": dotted(call.func) or method})
+                         "call": dotted(call.func) or method, "fix": _static_marking(state, ctx, None)})
+
+
+def _static_marking(state, ctx, stmt):
+    """The static-marking payload for a tensor attribute of a project class (not a list of tensors, an argument)."""
+    if state.kind in (LIST, DICT) or state.scope != "attribute" or state.klass is None:
+        return None
+    return state_write(stmt, state.klass, state.attr, ctx)

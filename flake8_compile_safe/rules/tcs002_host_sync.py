@@ -6,6 +6,8 @@ import ast
 
 from ..values import HOST, TENSOR_VALUE
 from ..project import DICT, LIST
+from ..fixdata import EAGER_HELPER, KEEP_TENSOR
+from ..fixfacts import host_value
 from .base import Example, Hit, Rule, source_of
 
 CONVERSIONS = {"int", "float", "bool", "complex"}
@@ -27,9 +29,9 @@ class HostSync(Rule):
                "specialised and guarded on, so every new value recompiles until `recompile_limit` (8). "
                "`.cpu()` in a CUDA graph makes cudagraphs skip ('skipping cudagraphs due to cpu device').")
     use_instead_note = "Keep positions and lengths as tensors on the device and compute with them."
-    fix_safety = ("The tensor-index strategy of `compile-safe-fix` replaces the reads in recognised cache "
-                  "classes; reads elsewhere are reported, not rewritten, since what the number feeds decides "
-                  "the right tensor form.")
+    fix_safety = ("Other host reads are reported, not rewritten: what the number feeds decides the right tensor "
+                  "form.")
+    fixes = (KEEP_TENSOR, EAGER_HELPER)
     INVALID = (
         Example('''\
 import torch
@@ -58,6 +60,34 @@ class Model(torch.nn.Module):
         n = cache.current_len()  # TCS002: returns a host number read from a tensor
         return x + n
 ''', "a helper that hides the read is flagged at its call site too"),
+        Example('''\
+import torch
+
+
+class Decoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("table", torch.zeros(16, 4))
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x):
+        i = int(self.step.item())  # TCS002
+        return x + self.table[i]
+''', "a number read only to index a tensor",
+                fixed='''\
+import torch
+
+
+class Decoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("table", torch.zeros(16, 4))
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x):
+        i = self.step.clone()  # TCS002
+        return x + self.table.index_select(0, i.view(1)).squeeze(0)
+'''),
     )
     VALID = (
         Example('''\
@@ -85,7 +115,7 @@ def report(x):
                 recv = ctx.value(func.value)
                 if func.attr == "item" and not recv.cls:
                     yield Hit(node, f"`{source_of(node)}` copies a tensor value to the host",
-                              data={"kind": "item", "expr": source_of(node, 200)})
+                              data={"kind": "item", "expr": source_of(node, 200), "fix": host_value(node, stmt, ctx)})
                     continue
                 if func.attr in ("tolist", "numpy") and recv.value not in (LIST, DICT) and not recv.cls:
                     yield Hit(node, f"`{source_of(node)}` copies a tensor to the host",
@@ -98,7 +128,8 @@ def report(x):
             if isinstance(func, ast.Name) and func.id in CONVERSIONS and node.args:
                 if ctx.resolve(func.id) == func.id and ctx.value(node.args[0]).value == TENSOR_VALUE:
                     yield Hit(node, f"`{source_of(node)}` converts a tensor to a Python {func.id}",
-                              data={"kind": "conversion", "expr": source_of(node, 200)})
+                              data={"kind": "conversion", "expr": source_of(node, 200),
+                                    "fix": host_value(node, stmt, ctx)})
                     continue
             targets = ctx.targets(node)
             if targets and not any(t.constructs for t in targets):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 
+from ..fixdata import EAGER_HELPER, INDEX_COPY, INDEX_SELECT
+from ..fixfacts import counter_of_bound, slice_access
 from ..values import HOST, INTSTATE, TENSOR_VALUE
 from .base import Example, Hit, Rule, source_of
 
@@ -39,10 +41,9 @@ class DataDependentIndex(Rule):
                "specialised per value; with mutable int state every step is a new constant: a recompile per "
                "decode step until `recompile_limit`.")
     use_instead_note = "Write at a tensor position with `index_copy_`, read the fixed-length buffer, mask the rest."
-    fix_safety = ("Slice assignment `buf[..., start:end, ...] = v` with tensor `start` becomes "
-                  "`buf.index_copy_(dim, start + torch.arange(v.shape[dim]), v)`: the same values, provided the "
-                  "slice is in bounds (a slice would clamp; `index_copy_` raises). Reads that return a shorter "
-                  "view change shape, so they are rewritten only inside a recognised recipe (Toto).")
+    fix_safety = ("A read whose length depends on data (`buf[:end]`) is not rewritten: the shape would change, "
+                  "and so would every reader (a model-family recipe may rewrite it together with its readers).")
+    fixes = (INDEX_COPY, INDEX_SELECT, EAGER_HELPER)
     INVALID = (
         Example('''\
 import torch
@@ -52,6 +53,29 @@ class Cache:
     def __init__(self):
         self.keys = torch.zeros(8, 4)
         self.end = torch.zeros((), dtype=torch.long)
+
+    def append(self, k):
+        start = self.end
+        self.keys[start:start + k.shape[0]] = k  # TCS003: tensor slice bounds
+        n = int(self.end.item())
+        return self.keys[:n]  # TCS003: bound read from a tensor
+
+
+class Model(torch.nn.Module):
+    def forward(self, x, cache: Cache):
+        return cache.append(x)
+''',
+                fixed='''\
+import torch
+
+
+class Cache:
+    def __init__(self):
+        self.keys = torch.zeros(8, 4)
+        self.end = torch.zeros((), dtype=torch.long)
+        # written in place on the compiled path: static addresses keep CUDA graphs (compile-safe-fix)
+        if not torch.compiler.is_compiling():
+            torch._dynamo.mark_static_address(self.keys)
 
     def append(self, k):
         start = self.end
@@ -78,6 +102,65 @@ class Decoder(torch.nn.Module):
         self.cache[self.pos] = x  # TCS003: a Python int that advances every call
         self.pos += 1
         return self.cache
+''',
+                fixed='''\
+import torch
+
+
+class Decoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("pos", torch.tensor(0, dtype=torch.long), persistent=False)
+        self.register_buffer("cache", torch.zeros(16, 4))
+
+    def forward(self, x):
+        self.cache[self.pos.view(1)] = x  # TCS003: a Python int that advances every call
+        self.pos.add_(1)
+        return self.cache
+'''),
+        Example('''\
+import torch
+
+
+class Cache:
+    def __init__(self, size: int):
+        self.keys = torch.zeros(size, 4)
+        self.head = torch.zeros((), dtype=torch.long)
+
+    def append(self, k: torch.Tensor):
+        start = int(self.head.item())
+        self.keys[start:start + k.shape[0]] = k  # TCS003
+        self.head += k.shape[0]
+        return self.keys
+
+
+class Model(torch.nn.Module):
+    def forward(self, x, cache: Cache):
+        return cache.append(x)
+''', "a write head read back to the host",
+                fixed='''\
+import torch
+
+
+class Cache:
+    def __init__(self, size: int):
+        self.keys = torch.zeros(size, 4)
+        self.head = torch.zeros((), dtype=torch.long)
+        # written in place on the compiled path: static addresses keep CUDA graphs (compile-safe-fix)
+        if not torch.compiler.is_compiling():
+            torch._dynamo.mark_static_address(self.keys)
+            torch._dynamo.mark_static_address(self.head)
+
+    def append(self, k: torch.Tensor):
+        start = self.head.clone()
+        self.keys.index_copy_(0, start + torch.arange(k.shape[0], device=self.keys.device), k.to(self.keys))  # TCS003
+        self.head.add_(k.shape[0])
+        return self.keys
+
+
+class Model(torch.nn.Module):
+    def forward(self, x, cache: Cache):
+        return cache.append(x)
 '''),
     )
     VALID = (
@@ -121,7 +204,10 @@ class Decoder(torch.nn.Module):
             worst = max(found, key=lambda f: (TENSOR_VALUE, HOST, INTSTATE).index(f[1]) * -1)
             bound, value, what = worst
             more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
+            kind = {TENSOR_VALUE: "tensor", HOST: "host", INTSTATE: "intstate"}[value]
+            counter = next((counter_of_bound(b, ctx) for b, v, _ in found if v == INTSTATE), None)
             yield Hit(node, f"`{source_of(node)}`: {VALUE_NAMES[value]} {what} `{source_of(bound, 24)}`{more}",
                       why=REASONS[worst[1]], consequence=CONSEQUENCES[worst[1]],
                       data={"kind": "tensor-slice" if worst[1] == TENSOR_VALUE else worst[1],
-                            "store": isinstance(node.ctx, ast.Store), "expr": source_of(node, 300)})
+                            "store": isinstance(node.ctx, ast.Store), "expr": source_of(node, 300),
+                            "fix": slice_access(node, stmt, ctx, kind), "counter": counter})

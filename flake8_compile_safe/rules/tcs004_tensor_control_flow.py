@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 
+from ..fixdata import EAGER_HELPER
 from ..values import HOST, INTSTATE, TENSOR_VALUE
 from .base import Example, Hit, Rule, source_of
 
@@ -24,8 +25,9 @@ class TensorControlFlow(Rule):
                "(data-dependent control flow). `assert end <= n, f\"...\"` with a tensor `end` does the same "
                "for every call. A test on host numbers is guarded: each new outcome is a recompile.")
     use_instead_note = "Select with `torch.where`, or hoist the check out of the compiled region."
-    fix_safety = ("Not rewritten in general: the right form depends on both branches. The Toto recipe "
-                  "replaces `is_causal=... seq_pos_offset == 0` with a mask built from the tensor offset.")
+    fix_safety = ("No tensor-index rewrite: the right form depends on both branches. A model-family recipe may "
+                  "rewrite a known shape (Toto's `is_causal=... seq_pos_offset == 0` becomes a mask).")
+    fixes = (EAGER_HELPER,)
     INVALID = (
         Example('''\
 import torch

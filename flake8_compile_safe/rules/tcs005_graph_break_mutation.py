@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 
 from ..project import dotted
+from ..fixdata import DISABLE_WRITER
+from ..fixfacts import graph_break_call
 from .base import Example, Hit, Rule
 
 GRAPH_BREAK = {"torch._dynamo.graph_break"}
@@ -34,8 +36,8 @@ class GraphBreakBeforeMutation(Rule):
                "`@torch.compiler.disable` on the mutating function does isolate it, at the cost of a graph "
                "break per call.")
     use_instead_note = "Mark the state static and write with `index_copy_`, or disable compilation of the writer."
-    fix_safety = ("`compile-safe-fix --strategy graph-break` replaces the bare call with "
-                  "`@torch.compiler.disable` on the enclosing method; behaviour is unchanged, speed is not.")
+    fix_safety = "Behaviour is unchanged; speed is not (a graph break per call of the disabled function)."
+    fixes = (DISABLE_WRITER,)
     INVALID = (
         Example('''\
 import torch
@@ -47,6 +49,28 @@ class Cache:
 
     def write(self, pos, k):
         torch._dynamo.graph_break()  # TCS005
+        self.keys[pos] = k
+
+
+class Model(torch.nn.Module):
+    def forward(self, x, cache: Cache):
+        cache.write(0, x)
+        return x
+''',
+                fixed='''\
+import torch
+
+
+class Cache:
+    def __init__(self):
+        self.keys = torch.zeros(8, 4)
+        # written in place on the compiled path: static addresses keep CUDA graphs (compile-safe-fix)
+        if not torch.compiler.is_compiling():
+            torch._dynamo.mark_static_address(self.keys)
+
+    @torch.compiler.disable
+    def write(self, pos, k):
+        # TCS005
         self.keys[pos] = k
 
 
@@ -89,4 +113,5 @@ class Model(torch.nn.Module):
         if later:
             first = min(later, key=lambda n: n.lineno)
             yield Hit(stmt.value, f"torch._dynamo.graph_break() does not isolate the mutation at line {first.lineno}",
-                      data={"kind": "graph-break", "mutation_line": first.lineno})
+                      data={"kind": "graph-break", "mutation_line": first.lineno,
+                            "fix": graph_break_call(first.lineno)})

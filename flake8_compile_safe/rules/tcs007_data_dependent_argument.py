@@ -6,6 +6,7 @@ import ast
 
 from ..values import HOST, INTSTATE, TENSOR_VALUE, TORCH_CHECKS, TORCH_HOST_NAMESPACES
 from ..project import dotted
+from ..fixdata import EAGER_HELPER
 from .base import Example, Hit, Rule, source_of
 
 
@@ -27,9 +28,9 @@ class DataDependentArgument(Rule):
                "dynamo has a symbolic one), and every new offset is a recompile.")
     use_instead_note = ("Build the mask from tensors (`torch.arange(L) <= offset_tensor`) and pass `attn_mask=`; "
                         "keep sizes static (full-length buffers) and select with masks.")
-    fix_safety = ("The Toto recipe of `compile-safe-fix` replaces the data-dependent `is_causal` with a mask "
-                  "built from the tensor offset: the same attention weights, as the e2e test checks. "
-                  "Elsewhere not rewritten.")
+    fix_safety = ("No tensor-index rewrite in general. A model-family recipe may rewrite a known shape (Toto's "
+                  "data-dependent `is_causal` becomes a mask built from the tensor offset).")
+    fixes = (EAGER_HELPER,)
     INVALID = (
         Example('''\
 import torch

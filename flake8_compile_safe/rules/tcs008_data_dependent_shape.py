@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 
+from ..fixdata import EAGER_HELPER
 from ..values import TENSOR_VALUE
 from .base import Example, Hit, Rule, source_of
 
@@ -32,7 +33,8 @@ class DataDependentShape(Rule):
                "this once per expert per layer.")
     use_instead_note = ("Keep shapes fixed: select with `torch.where(mask, x, 0)` or multiply by the mask, use "
                         "`nonzero_static(size=...)`, or compute every expert on every token and weight the results.")
-    fix_safety = "Not rewritten: the fixed-size form changes the shapes downstream code sees."
+    fix_safety = "No tensor-index rewrite: the fixed-size form changes the shapes downstream code sees."
+    fixes = (EAGER_HELPER,)
     INVALID = (
         Example('''\
 import torch

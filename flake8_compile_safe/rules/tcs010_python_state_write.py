@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 
+from ..fixdata import EAGER_HELPER, TENSOR_COUNTER
+from ..fixfacts import int_counter
 from ..values import DICT, INIT_METHODS, INT, LIST, MODULE, NONE, TENSOR_KINDS, TENSOR_VALUE
 from .base import Example, Hit, Rule, source_of
 
@@ -40,7 +42,9 @@ class PythonStateWrite(Rule):
                "over (`saved[name] = out`) is such a write too: hooks run inside the compiled forward.")
     use_instead_note = ("Hold the state in tensors that are written in place, or keep the bookkeeping outside the "
                         "compiled call.")
-    fix_safety = "Not rewritten: where the state should live is the author's call."
+    fix_safety = ("Lists, dicts, flags and ints used other than as tensor indices are reported, not rewritten: "
+                  "where that state should live is the author's call.")
+    fixes = (TENSOR_COUNTER, EAGER_HELPER)
     INVALID = (
         Example('''\
 import torch
@@ -61,7 +65,27 @@ class Decoder(torch.nn.Module):
         if self.first:
             self.first = False  # TCS010
         return x * 2
-''', "a list, a dict, a counter and a flag held by the module"),
+''', "a list, a dict, a counter and a flag held by the module",
+                fixed='''\
+import torch
+
+
+class Decoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.history = []
+        self.seen = {}
+        self.register_buffer("step", torch.tensor(0, dtype=torch.long), persistent=False)
+        self.first = True
+
+    def forward(self, x, key: str):
+        self.history.append(x.sum())  # TCS010
+        self.seen[key] = x  # TCS010
+        self.step.add_(1)  # TCS010
+        if self.first:
+            self.first = False  # TCS010
+        return x * 2
+'''),
         Example('''\
 import torch
 
@@ -150,7 +174,8 @@ class Decoder(torch.nn.Module):
             if state.kind is None and state.klass is None and not _numeric(stmt.value, ctx):
                 return None
             return Hit(target, f"`{source_of(stmt, 50)}` updates the Python number {state.label}",
-                       data={"kind": "counter", "state": state.label, "state_kind": "int"})
+                       data={"kind": "counter", "state": state.label, "state_kind": "int",
+                             "fix": int_counter(state.klass, state.attr, ctx)})
         value = stmt.value
         val = ctx.value(value)
         if val.value == TENSOR_VALUE or state.kind in TENSOR_KINDS or state.kind in (MODULE, LIST, DICT):
@@ -166,7 +191,8 @@ class Decoder(torch.nn.Module):
                        data={"kind": "flag", "state": state.label, "state_kind": "flag"})
         if state.kind == INT or _int_like(value, ctx):
             return Hit(target, f"{state.label} rebound to `{source_of(value, 40)}`, a Python number",
-                       data={"kind": "int-attr", "state": state.label, "state_kind": "int"})
+                       data={"kind": "int-attr", "state": state.label, "state_kind": "int",
+                             "fix": int_counter(state.klass, state.attr, ctx)})
         return None
 
     @staticmethod

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 
+from ..fixdata import EAGER_HELPER, PREALLOCATED_CACHE
+from ..fixfacts import growing_cat
 from ..values import INIT_METHODS, MODULE, NONE, TENSOR_KINDS, TENSOR_VALUE, dotted
 from .base import Example, Hit, Rule
 
@@ -35,7 +37,9 @@ class StateCreated(Rule):
                "`automatic_dynamic_shapes=False`), and under `mode=\"reduce-overhead\"` CUDA graphs record one "
                "graph per length.")
     use_instead_note = "Allocate in `__init__` at full size and write in place at a tensor position."
-    fix_safety = "Not rewritten: sizes and lifetimes are the author's call."
+    fix_safety = ("Buffers, parameters and submodules created on the compiled path, and state first set there, are "
+                  "reported, not rewritten: sizes and lifetimes are the author's call.")
+    fixes = (PREALLOCATED_CACHE, EAGER_HELPER)
     INVALID = (
         Example('''\
 import torch
@@ -151,7 +155,8 @@ class Decoder(torch.nn.Module):
         val = ctx.value(value)
         if _regrows(value, target, ctx):
             return Hit(target, f"{state.label} regrown by torch.cat every call",
-                       consequence=GROWN, data={"kind": "regrow", "state": state.label})
+                       consequence=GROWN, data={"kind": "regrow", "state": state.label,
+                                                "fix": growing_cat(target, value, state.klass, ctx)})
         if isinstance(value, ast.Constant):
             return None  # literals: flags (TCS010)
         creates = (val.value == TENSOR_VALUE or bool(val.classes) or _constructs_module(value, ctx)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 
+from ..fixdata import EAGER_HELPER
 from ..values import TENSOR_VALUE
 from .base import Example, Hit, Rule, source_of
 
@@ -21,7 +22,9 @@ class TensorCheckRaises(Rule):
                "helper, the break is at the call). `torch._assert_async(~torch.isnan(x).any(), 'nan')` compiles "
                "into the graph with no break; so does `assert cond, \"constant message\"`.")
     use_instead_note = "Assert inside the graph, or check outside it."
-    fix_safety = "Not rewritten: `_assert_async` reports the failure asynchronously, not as the same exception."
+    fix_safety = ("No tensor-index rewrite: `_assert_async` reports the failure asynchronously, not as the same "
+                  "exception.")
+    fixes = (EAGER_HELPER,)
     INVALID = (
         Example('''\
 import torch

@@ -276,9 +276,11 @@ def _main(args) -> int:
             _progress(f"compile-safe-fix --strategy {args.strategy} on a copy: {tree}")
             fixer_info = run_fixer(target.path, tree, args.strategy)
         _progress(f"running {name}: {tree}")
-        reference = str(work / "original.eager.pt") if name != "original" else None
+        # the original's outputs are the reference of every other variant (max_abs_diff_vs_reference*)
+        outputs = str(work / "original.outputs.pt")
         options = RunOptions(**{**base.to_json(), "variant": name, "path": str(tree),
-                                "output_path": str(work / f"{name}.eager.pt"), "reference_output": reference})
+                                "save_outputs": outputs if name == "original" else None,
+                                "reference_outputs": outputs if name != "original" else None})
         run = run_worker(options, work, args.timeout)
         if args.no_lint:
             findings, lint_status[name] = None, "off (--no-lint)"

@@ -74,6 +74,7 @@ class Harness:
         self.workload: Workload | None = None
         self.eager_out: list = []
         self.eager_extra: dict = {}
+        self.compiled_out: dict[str, list] = {}  # mode -> outputs of its last run
 
     # -- setup ---------------------------------------------------------------------------------
     def setup(self, result: RunResult) -> None:
@@ -93,6 +94,7 @@ class Harness:
         self.device = result.device = device
         result.torch, result.threads = torch.__version__, torch.get_num_threads()
         factory = load_factory(self.options.factory)
+        torch.manual_seed(self.options.seed)  # a factory that draws random weights draws the same ones each run
         with torch.device(device):
             self.workload = build(factory, self.options.factory, self.options.workload_args)
 
@@ -160,31 +162,11 @@ class Harness:
             out = self._run(model, "run(model) (eager)")
         self.eager_out = [t.detach().clone() for t in output_tensors(out)]
         self.eager_extra = self._metrics(out)
-        self.reference = self._reference()
-        row = ModeResult(self.options.variant, "eager", max_abs_diff=0.0, speedup_vs_eager=1.0,
-                         compile_s=0.0, peak_mem_mb=self._peak_mem_mb(), extra=dict(self.eager_extra))
-        row.max_abs_diff_vs_original = self._diff_vs_reference(self.eager_out)
-        return row
+        return ModeResult(self.options.variant, "eager", max_abs_diff=0.0, speedup_vs_eager=1.0,
+                          compile_s=0.0, peak_mem_mb=self._peak_mem_mb(), extra=dict(self.eager_extra))
 
     eager_cpu: list = []
     last_cpu_ms = 0.0
-
-    def _reference(self):
-        """Save this variant's eager output; load the original's, if the CLI named one."""
-        torch = self.torch
-        if self.options.output_path:
-            torch.save([t.cpu() for t in self.eager_out], self.options.output_path)
-        ref = self.options.reference_output
-        if ref and os.path.exists(ref):
-            return torch.load(ref)
-        return None
-
-    def _diff_vs_reference(self, tensors) -> float | None:
-        ref = self.reference
-        if ref is None or len(ref) != len(tensors) or any(r.shape != t.shape for r, t in zip(ref, tensors)):
-            return None
-        return max((float((t.detach().cpu().double() - r.double()).abs().max()) if t.numel() else 0.0
-                    for t, r in zip(tensors, ref)), default=0.0)
 
     def _max_abs_diff(self, out) -> float:
         compiled = output_tensors(out, "run(compiled model)")
@@ -224,7 +206,7 @@ class Harness:
                 comp_lat.append(ms)
                 comp_cpu.append(self.last_cpu_ms)
             row.max_abs_diff = self._max_abs_diff(out)
-            row.max_abs_diff_vs_original = self._diff_vs_reference(output_tensors(out))
+            self.compiled_out[mode] = [t.detach().clone() for t in output_tensors(out)]
             extra = self._metrics(out)
             for key, value in list(extra.items()):
                 if key in self.eager_extra:
@@ -258,6 +240,33 @@ class Harness:
         return row, eager_lat
 
 
+def compare_outputs(harness: Harness, result: RunResult) -> None:
+    """Save this run's outputs, or set each row's max abs diff against a saved run (same mode)."""
+    import torch
+
+    options = harness.options
+    outputs = {"eager": harness.eager_out, **harness.compiled_out}
+    if options.save_outputs:
+        torch.save({k: [t.cpu() for t in v] for k, v in outputs.items()}, options.save_outputs)
+    if not options.reference_outputs:
+        return
+    reference = torch.load(options.reference_outputs)
+    for row in result.results:
+        mine = outputs.get(row.mode)
+        row.max_abs_diff_vs_reference = _max_diff(mine, reference.get(row.mode))
+        # every mode against the reference's eager output: what the user had before (the original, eager)
+        row.max_abs_diff_vs_reference_eager = _max_diff(mine, reference.get("eager"))
+
+
+def _max_diff(mine, theirs) -> float | None:
+    if mine is None or theirs is None:
+        return None
+    if len(mine) != len(theirs) or any(a.shape != b.shape for a, b in zip(mine, theirs)):
+        return float("inf")
+    return max((float((a.detach().cpu().double() - b.double()).abs().max()) for a, b in zip(mine, theirs) if a.numel()),
+               default=0.0)
+
+
 def measure(options: RunOptions) -> RunResult:
     warnings.filterwarnings("ignore")
     result = RunResult(options.variant, options.factory, os.path.abspath(options.path))
@@ -279,6 +288,7 @@ def measure(options: RunOptions) -> RunResult:
             eager.latency_ms_p90 = _percentile(eager_lat, 0.9)
             eager.eager_latency_ms_median = eager.latency_ms_median
             eager.cpu_ms_median = statistics.median(harness.eager_cpu) if harness.eager_cpu else None
+    compare_outputs(harness, result)
     return result
 
 

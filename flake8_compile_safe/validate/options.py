@@ -32,6 +32,10 @@ class RunOptions:
     # A package that must be imported from ``path`` (a family's model package): a copy installed
     # elsewhere is never measured by mistake.
     expect_package: str | None = None
+    # compile-safe-fix --verify: save this run's outputs (eager and per mode) to this file, or compare
+    # them with a file another run saved (ModeResult.max_abs_diff_vs_reference).
+    save_outputs: str | None = None
+    reference_outputs: str | None = None
     modes: list[str] = field(default_factory=lambda: ["default"], metadata=_flag(
         "--mode", "torch.compile mode: default, reduce-overhead, max-autotune (repeatable; default: default)",
         action="append"))
@@ -46,10 +50,6 @@ class RunOptions:
                                                 type=int))
     seed: int = field(default=0, metadata=_flag("--seed", "torch.manual_seed before every run", type=int))
     threads: int = field(default=0, metadata=_flag("--threads", "torch threads (0: torch's default)", type=int))
-    # Set by the CLI: where this worker saves its eager output (torch.save), and the original
-    # variant's saved eager output to compare this variant's outputs with.
-    output_path: str | None = None
-    reference_output: str | None = None
 
     # -- the CLI side ------------------------------------------------------------------------
     @classmethod

@@ -100,13 +100,16 @@ class ModeResult:
     predicted_cudagraph_rerecords: int = 0
     cudagraph_skips: int | None = None  # inductor's counter, on CUDA only
     max_abs_diff: float | None = None  # compiled vs eager output
+    # vs another run's outputs in the same mode (compile-safe-fix --verify: fixed vs original tree)
+    max_abs_diff_vs_reference: float | None = None
     latency_ms_median: float | None = None
     latency_ms_p90: float | None = None
     eager_latency_ms_median: float | None = None
     speedup_vs_eager: float | None = None
-    # Against the original variant (other rows only; timed in another process): its eager output,
-    # its eager p50, and its compiled p50 in the same mode.
-    max_abs_diff_vs_original: float | None = None
+    # vs the reference run's eager output (compile-safe-validate: the original variant's), and the
+    # speedups vs the original's eager p50 and its compiled p50 in the same mode (other variants'
+    # rows only; timed in another process).
+    max_abs_diff_vs_reference_eager: float | None = None
     speedup_vs_original_eager: float | None = None
     speedup_vs_original_compiled: float | None = None
     # Process CPU time of a run, p50 (with one thread: what the run computed, less disturbed than

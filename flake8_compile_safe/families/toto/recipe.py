@@ -26,7 +26,7 @@ import ast
 
 import libcst as cst
 
-from ...fixers import generic
+from ...fixers.recipes import support as generic
 from ...fixers.cstutil import ReplaceNames, add_decorator, code, dotted, expr, find_method, names_in, stmt, stmts
 from ...fixers.recipes import Recipe, RecipeResult
 from . import static_decode
@@ -436,7 +436,8 @@ class TotoRecipe(Recipe):
                 new = _graph_break_cache(cls)
                 if new is not None:
                     self._replace(result, modules, path, cls, new)
-                    result.notes.append(f"TCS001 {path}: {cls.name.value} cache methods -> @torch.compiler.disable (toto recipe)")
+                    result.note("TCS001", path, modules[path], cls.name.value,
+                                "cache methods -> @torch.compiler.disable", self.name)
             return result
         if not attns:
             return result  # the cache rewrite changes what readers get: never do half of it
@@ -447,8 +448,9 @@ class TotoRecipe(Recipe):
                 s = CacheShape(cls)
                 static_parts.append((path, cls, s.head, s.buffers, MIRROR))
                 self._replace(result, modules, path, cls, new)
-                result.notes.append(f"TCS003 {path}: {cls.name.value} -> tensor write head, index_copy_ writes, "
-                                    "full-buffer reads, host-side lookup table and length mirror, static buffers (toto recipe)")
+                result.note("TCS003", path, modules[path], cls.name.value,
+                            "tensor write head, index_copy_ writes, full-buffer reads, host-side lookup table and "
+                            "length mirror, static buffers", self.name)
         if not result.modules:
             return result
         for path, cls in attns:
@@ -456,22 +458,22 @@ class TotoRecipe(Recipe):
             new = cls.visit(rw)
             if rw.changed:
                 self._replace(result, modules, path, cls, new)
-                result.notes.append(f"TCS004 {path}: {cls.name.value} -> tensor offset, cache mask instead of "
-                                    "data-dependent is_causal (toto recipe)")
+                result.note("TCS004", path, modules[path], cls.name.value,
+                            "tensor offset, cache mask instead of data-dependent is_causal", self.name)
         self._static_decode(modules, result, static_parts)
         return result
 
-    @staticmethod
-    def _static_decode(modules, result: RecipeResult, caches) -> None:
-        """Take the tensor-index form on to a fully static decode step, or say why not."""
+    def _static_decode(self, modules, result: RecipeResult, caches) -> None:
+        """Take the tensor-index form on to a fully static decode step (all or nothing); when a part is
+        not recognised, ``self.static_decode_declined`` says why and the tensor-index form stays."""
         sd = static_decode.StaticDecode(modules, result.modules)
-        why = sd.run(caches)
-        if why:
-            result.notes.append(f"TCS003 static decode not applied: {why} (toto recipe; tensor-index form kept)")
+        self.static_decode_declined = sd.run(caches)
+        if self.static_decode_declined:
             return
         result.modules.update(sd.changed)
         result.owned.update(sd.changed)
-        result.notes.extend(sd.notes)
+        for code_, path, class_name, what in sd.notes:
+            result.note(code_, path, sd.current[path], class_name, what, self.name)
 
     @staticmethod
     def _replace(result: RecipeResult, modules, path, old_cls, new_cls) -> None:

@@ -44,7 +44,7 @@ class StaticDecode:
         self.modules = modules
         self.current = {path: rewritten.get(path, mod) for path, mod in modules.items()}
         self.changed: dict[str, cst.Module] = {}
-        self.notes: list[str] = []
+        self.notes: list[tuple[str, str, str, str]] = []  # (code, path, class, what)
 
     def _set(self, path: str, module: cst.Module) -> None:
         if code(module) != code(self.current[path]):
@@ -62,8 +62,8 @@ class StaticDecode:
             if new is None:
                 return f"{cls.name.value}: append not recognised"
             self._set(path, mod.with_changes(body=[new if s is cur else s for s in mod.body]))
-            self.notes.append(f"TCS003 {path}: {cls.name.value} -> one buffer per layer, host phase flag "
-                              "instead of the length mirror, scaler statistics (toto recipe, static decode)")
+            self.notes.append(("TCS003", path, cls.name.value, "static decode: one buffer per layer, host phase "
+                               "flag instead of the length mirror, scaler statistics"))
         why = self._entry() or self._scalers() or self._readers() or self._loops()
         if why:
             return why
@@ -81,8 +81,8 @@ class StaticDecode:
             if rw.found:
                 found += rw.found
                 self._set(path, new)
-                self.notes.append(f"TCS003 {path}: entry method -> newest step by a constant slice, "
-                                  f"{rw.scaler_attr}.stream with running statistics (toto recipe, static decode)")
+                self.notes.append(("TCS003", path, rw.class_name, "static decode: the newest step by a constant "
+                                   f"slice, {rw.scaler_attr}.stream with running statistics"))
         return "" if found == 1 else f"{found} entry methods truncating by the cache length (need 1)"
 
     def _scalers(self) -> str:
@@ -95,8 +95,8 @@ class StaticDecode:
                 return f"{path}: {why}"
             self._set(path, rewrite_scalers(mod))
             found += 1
-            self.notes.append(f"TCS003 {path}: scalers -> stream() from running statistics "
-                              "(toto recipe, static decode)")
+            for cls in scaler_classes(mod):
+                self.notes.append(("TCS003", path, cls.name.value, "static decode: stream() from running statistics"))
         return "" if found else "no scaler module"
 
     def _readers(self) -> str:
@@ -105,8 +105,8 @@ class StaticDecode:
             new = mod.visit(rw)
             if rw.changed:
                 self._set(path, new)
-                self.notes.append(f"TCS003 {path}: cache length reads -> prefilled() or removed "
-                                  "(toto recipe, static decode)")
+                self.notes.append(("TCS002", path, rw.class_name, "static decode: cache length reads -> "
+                                   "prefilled() or removed"))
         return ""
 
     def _loops(self) -> str:
@@ -120,8 +120,8 @@ class StaticDecode:
                         return why
                     if new is not None:
                         found += 1
-                        self.notes.append(f"TCS003 {path}: {st.name.value} decoding loops -> one fixed-shape step, "
-                                          "cache kept between calls (toto recipe, static decode)")
+                        self.notes.append(("TCS003", path, st.name.value, "static decode: decoding loops feed one "
+                                           "fixed-shape step, cache kept between calls"))
                         st = new
                 body.append(st)
             self._set(path, mod.with_changes(body=body))

@@ -98,6 +98,15 @@ class EntryRewriter(cst.CSTTransformer):
     def __init__(self):
         self.found = 0
         self.scaler_attr: str | None = None
+        self.class_name = ""  # of the (last) rewritten entry method
+        self._classes: list[str] = []
+
+    def visit_ClassDef(self, node):
+        self._classes.append(node.name.value)
+
+    def leave_ClassDef(self, original, updated):
+        self._classes.pop()
+        return updated
 
     def leave_FunctionDef(self, original, updated):
         body = list(updated.body.body)
@@ -118,6 +127,7 @@ class EntryRewriter(cst.CSTTransformer):
                 continue
             self.found += 1
             self.scaler_attr = call.func.attr.value
+            self.class_name = self._classes[-1] if self._classes else ""
             body[i:i + 2] = [new]
             return updated.with_changes(body=updated.body.with_changes(body=tuple(body)))
         return updated
@@ -176,6 +186,15 @@ class ReaderRewriter(cst.CSTTransformer):
 
     def __init__(self):
         self.changed = 0
+        self.class_name = ""
+        self._classes: list[str] = []
+
+    def visit_ClassDef(self, node):
+        self._classes.append(node.name.value)
+
+    def leave_ClassDef(self, original, updated):
+        self._classes.pop()
+        return updated
 
     def leave_If(self, original, updated):
         cache = _cache_test(updated)
@@ -193,6 +212,7 @@ class ReaderRewriter(cst.CSTTransformer):
         if any(f"{cache}." not in code(_assign(st).value) for st in body[:1]):
             return updated
         self.changed += 1
+        self.class_name = self._classes[-1] if self._classes else self.class_name
         new_last = body[-1].with_changes(body=[last.with_changes(value=expr(f"not {cache}.{PREFILLED}()"))],
                                          leading_lines=body[0].leading_lines)
         return updated.with_changes(body=updated.body.with_changes(body=(new_last,)))
@@ -207,6 +227,7 @@ class ReaderRewriter(cst.CSTTransformer):
                 rest = cst.Module(body=body[i + 1:])
                 if name not in names_in(rest):
                     self.changed += 1
+                    self.class_name = self._classes[-1] if self._classes else self.class_name
                     continue  # a dead store of a per-step length
             keep.append(st)
         if len(keep) == len(body):
