@@ -114,14 +114,14 @@ def test_decode_graph_takes_no_symint_and_forecast_matches(fixed_toto, tmp_path)
     pytest.importorskip("einops")
     src, root = fixed_toto
     ref = tmp_path / "orig.pt"
-    _verdict(src, "--eager-only", "--save-forecast", str(ref), "--steps", "6")
-    v = _verdict(root, "--backend", "analysis", "--runs", "1", "--steps", "6", "--reference", str(ref))
+    _verdict(src, "--eager-only", "--save-forecast", str(ref), "--steps", "6", "--warmup", "1")
+    v = _verdict(root, "--backend", "analysis", "--runs", "1", "--warmup", "1", "--steps", "6", "--reference", str(ref))
     print(json.dumps({k: v[k] for k in ("unique_graphs", "graph_breaks", "frame_skips", "recompiles",
                                         "predicted_cudagraph_rerecords", "static_address_changes")}))
     assert v["graph_breaks"] == 0 and v["frame_skips"] == 0
     assert v["unique_graphs"] == 2 and v["recompiles_after_warmup"] == 0
     decode = v["decode_graph"]
-    assert decode["calls"] > 2 * 5  # every decode step of every forecast, through one graph
+    assert decode["calls"] >= 2 * 5  # every decode step of both compiled forecasts, through one graph
     assert decode["symint_inputs"] == 0 and decode["distinct_symint_tuples"] == 1
     assert v["predicted_cudagraph_rerecords"] == 0 and v["static_address_changes"] == 0
     assert v["predicted_cudagraph_skips"] == 0
