@@ -17,7 +17,8 @@ from flake8_compile_safe.validate.crosscheck import crosscheck
 from flake8_compile_safe.validate.dynamo_log import parse_events
 from flake8_compile_safe.validate.options import OptionError, RunOptions
 from flake8_compile_safe.validate.records import Event, ModeResult, RunResult
-from flake8_compile_safe.validate.report import checklist, format_events, format_table, write_report
+from flake8_compile_safe.validate.report import (checklist, compare_with_original, format_events, format_table,
+                                                 write_report)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -230,6 +231,29 @@ def test_checklist():
     assert gpu[2].check == "no CUDA-graph skips" and not gpu[2].ok
     failed = checklist([_row("fixed", "default", error="TypeError: boom")], "fixed", 1.0, 1e-3)
     assert [(c.check, c.ok) for c in failed] == [("runs under torch.compile", False)]
+
+
+def test_speedups_vs_the_original():
+    """The fixed rows are compared with the original's eager run and its compiled run in the same mode."""
+    rows = [_row("original", "eager", latency_ms_median=80.0, cpu_ms_median=60.0),
+            _row("original", "default", latency_ms_median=40.0, cpu_ms_median=30.0),
+            _row("fixed", "eager", latency_ms_median=100.0, cpu_ms_median=50.0, max_abs_diff_vs_reference_eager=2e-6),
+            _row("fixed", "default", latency_ms_median=20.0, cpu_ms_median=15.0, max_abs_diff_vs_reference_eager=3e-6)]
+    compare_with_original(rows)
+    orig_eager, orig_comp, fixed_eager, fixed_comp = rows
+    assert orig_eager.speedup_vs_original_eager is None and orig_comp.speedup_vs_original_compiled is None
+    assert fixed_eager.speedup_vs_original_eager == 0.8 and fixed_eager.speedup_vs_original_compiled is None
+    assert fixed_comp.speedup_vs_original_eager == 4.0 and fixed_comp.speedup_vs_original_compiled == 2.0
+    assert fixed_comp.cpu_speedup_vs_original_eager == 4.0
+    header = format_table(rows).splitlines()[0]
+    assert "vs orig eager" in header and "vs orig comp" in header and "|diff| orig eager" in header
+    assert "4.00x" in format_table(rows).splitlines()[-1]
+    doc = fixed_comp.to_json()
+    assert doc["speedup_vs_original_compiled"] == 2.0 and doc["max_abs_diff_vs_reference_eager"] == 3e-6
+    assert ModeResult.from_json(doc).speedup_vs_original_eager == 4.0
+    checks = checklist(rows, "fixed", 1.0, 1e-5)
+    assert any(c.check == "max abs diff vs the original eager < 1e-05" and c.ok for c in checks)
+    assert not [c for c in checklist(rows, "fixed", 1.0, 1e-6) if "original eager" in c.check][0].ok
 
 
 def test_table_events_and_report(tmp_path):

@@ -33,7 +33,7 @@ from .fixcopy import CopyError, FixedCopy, fix_copy
 from .options import OptionError, RunOptions
 from .progress import ProgressPrinter, run_with_progress
 from .records import RunResult
-from .report import checklist, format_events, format_legend, format_table, write_report
+from .report import checklist, compare_with_original, format_events, format_legend, format_table, write_report
 from .table import timing_note
 
 PROG = "compile-safe-validate"
@@ -339,7 +339,11 @@ def _main(args) -> int:
             _progress(f"fixing a copy of {target.path}: {tree}")
             fixer_info = run_fixer(target.path, tree, args.strategy).to_json()
         _progress(f"running {name}: {tree}")
-        options = RunOptions(**{**base.to_json(), "variant": name, "path": str(tree)})
+        # the original's outputs are the reference of every other variant (max_abs_diff_vs_reference*)
+        outputs = str(work / "original.outputs.pt")
+        options = RunOptions(**{**base.to_json(), "variant": name, "path": str(tree),
+                                "save_outputs": outputs if name == "original" else None,
+                                "reference_outputs": outputs if name != "original" else None})
         run = run_worker(options, work, args.timeout)
         if args.no_lint:
             findings, lint_status[name] = None, "off (--no-lint)"
@@ -360,6 +364,7 @@ def _main(args) -> int:
 
 def _finish(args, target, runs, fixer_info, lint_status, total_s, work) -> int:
     rows = [row for run in runs for row in run.results]
+    compare_with_original(rows)
     target_variant = "fixed" if any(r.variant == "fixed" for r in runs) else "original"
     checks = checklist(rows, target_variant, args.min_speedup, args.atol)
     first = runs[0]

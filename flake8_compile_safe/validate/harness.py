@@ -124,8 +124,10 @@ class Harness:
         return out
 
     def _timed(self, model, what: str):
-        t0 = time.perf_counter()
+        """(output, wall ms); the process CPU ms goes to ``self.last_cpu_ms`` (steadier on a shared machine)."""
+        c0, t0 = time.process_time(), time.perf_counter()
         out = self._run(model, what)
+        self.last_cpu_ms = (time.process_time() - c0) * 1000.0
         return out, (time.perf_counter() - t0) * 1000.0
 
     def _peak_mem_mb(self) -> float:
@@ -169,6 +171,9 @@ class Harness:
         return ModeResult(self.options.variant, "eager", max_abs_diff=0.0, speedup_vs_eager=1.0,
                           compile_s=0.0, peak_mem_mb=self._peak_mem_mb(), extra=dict(self.eager_extra))
 
+    eager_cpu: list = []
+    last_cpu_ms = 0.0
+
     def _max_abs_diff(self, out) -> float:
         compiled = output_tensors(out, "run(compiled model)")
         if len(compiled) != len(self.eager_out) or any(c.shape != e.shape for c, e in zip(compiled, self.eager_out)):
@@ -202,12 +207,14 @@ class Harness:
                 self.progress.phase("warmup", mode, i + 2, options.warmup)
                 self._run(compiled, "run(compiled model)")
             n_warm = len(log.records)
-            comp_lat, out = [], None
+            comp_lat, out, comp_cpu, self.eager_cpu = [], None, [], []
             for i in range(options.runs):
                 self.progress.phase("timed", mode, i + 1, options.runs)
                 eager_lat.append(self._timed(model, "run(model) (eager)")[1])
+                self.eager_cpu.append(self.last_cpu_ms)
                 out, ms = self._timed(compiled, "run(compiled model)")
                 comp_lat.append(ms)
+                comp_cpu.append(self.last_cpu_ms)
             row.max_abs_diff = self._max_abs_diff(out)
             self.compiled_out[mode] = [t.detach().clone() for t in output_tensors(out)]
             extra = self._metrics(out)
@@ -217,6 +224,7 @@ class Harness:
             row.extra = extra
             med = statistics.median(comp_lat)
             row.latency_ms_median, row.latency_ms_p90 = med, _percentile(comp_lat, 0.9)
+            row.cpu_ms_median = statistics.median(comp_cpu)
             row.eager_latency_ms_median = statistics.median(eager_lat)
             row.speedup_vs_eager = row.eager_latency_ms_median / med if med > 0 else None
             row.compile_s = max(0.0, first_s - med / 1000.0)
@@ -254,15 +262,19 @@ def compare_outputs(harness: Harness, result: RunResult) -> None:
         return
     reference = torch.load(options.reference_outputs)
     for row in result.results:
-        mine, theirs = outputs.get(row.mode), reference.get(row.mode)
-        if mine is None or theirs is None:
-            continue
-        if len(mine) != len(theirs) or any(a.shape != b.shape for a, b in zip(mine, theirs)):
-            row.max_abs_diff_vs_reference = float("inf")
-            continue
-        row.max_abs_diff_vs_reference = max(
-            (float((a.detach().cpu().double() - b.double()).abs().max()) for a, b in zip(mine, theirs) if a.numel()),
-            default=0.0)
+        mine = outputs.get(row.mode)
+        row.max_abs_diff_vs_reference = _max_diff(mine, reference.get(row.mode))
+        # every mode against the reference's eager output: what the user had before (the original, eager)
+        row.max_abs_diff_vs_reference_eager = _max_diff(mine, reference.get("eager"))
+
+
+def _max_diff(mine, theirs) -> float | None:
+    if mine is None or theirs is None:
+        return None
+    if len(mine) != len(theirs) or any(a.shape != b.shape for a, b in zip(mine, theirs)):
+        return float("inf")
+    return max((float((a.detach().cpu().double() - b.double()).abs().max()) for a, b in zip(mine, theirs) if a.numel()),
+               default=0.0)
 
 
 def measure(options: RunOptions, progress: ProgressWriter | None = None) -> RunResult:
@@ -285,6 +297,7 @@ def measure(options: RunOptions, progress: ProgressWriter | None = None) -> RunR
             eager.latency_ms_median = statistics.median(eager_lat)
             eager.latency_ms_p90 = _percentile(eager_lat, 0.9)
             eager.eager_latency_ms_median = eager.latency_ms_median
+            eager.cpu_ms_median = statistics.median(harness.eager_cpu) if harness.eager_cpu else None
     compare_outputs(harness, result)
     return result
 

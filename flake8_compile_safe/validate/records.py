@@ -115,6 +115,16 @@ class ModeResult:
     latency_ms_p90: float | None = None
     eager_latency_ms_median: float | None = None
     speedup_vs_eager: float | None = None
+    # vs the reference run's eager output (compile-safe-validate: the original variant's), and the
+    # speedups vs the original's eager p50 and its compiled p50 in the same mode (other variants'
+    # rows only; timed in another process).
+    max_abs_diff_vs_reference_eager: float | None = None
+    speedup_vs_original_eager: float | None = None
+    speedup_vs_original_compiled: float | None = None
+    # Process CPU time of a run, p50 (with one thread: what the run computed, less disturbed than
+    # wall time by other jobs on the machine), and the speedup vs the original eager by CPU time.
+    cpu_ms_median: float | None = None
+    cpu_speedup_vs_original_eager: float | None = None
     compile_s: float | None = None
     peak_mem_mb: float | None = None
     events: list[Event] = field(default_factory=list)

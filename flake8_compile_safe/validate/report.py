@@ -28,6 +28,26 @@ class Check:
         return dict(self.__dict__)
 
 
+BASELINE = "original"
+
+
+def compare_with_original(rows: list[ModeResult]) -> None:
+    """Fill the speedups of every other variant's rows against the original's: its eager p50 and its
+    compiled p50 in the same mode (what a user compares; timed in another process)."""
+    base = {r.mode: r for r in rows if r.variant == BASELINE and r.error is None}
+    eager = base.get("eager")
+    for r in rows:
+        if r.variant == BASELINE or not r.latency_ms_median:
+            continue
+        if eager is not None and eager.latency_ms_median:
+            r.speedup_vs_original_eager = eager.latency_ms_median / r.latency_ms_median
+        if eager is not None and eager.cpu_ms_median and r.cpu_ms_median:
+            r.cpu_speedup_vs_original_eager = eager.cpu_ms_median / r.cpu_ms_median
+        same = base.get(r.mode)
+        if r.mode != "eager" and same is not None and same.latency_ms_median:
+            r.speedup_vs_original_compiled = same.latency_ms_median / r.latency_ms_median
+
+
 def checklist(rows: list[ModeResult], target: str, min_speedup: float, atol: float) -> list[Check]:
     """Checked on the compiled modes of the ``target`` variant."""
     items: list[Check] = []
@@ -49,6 +69,9 @@ def checklist(rows: list[ModeResult], target: str, min_speedup: float, atol: flo
                   r.recompiles_after_warmup == 0),
             Check(target, r.mode, f"speedup over eager >= {min_speedup:g}", round(speedup, 3), speedup >= min_speedup),
         ]
+        if r.max_abs_diff_vs_reference_eager is not None:
+            items.append(Check(target, r.mode, f"max abs diff vs the original eager < {atol:g}",
+                               r.max_abs_diff_vs_reference_eager, r.max_abs_diff_vs_reference_eager < atol))
     return items
 
 

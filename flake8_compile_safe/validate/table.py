@@ -116,6 +116,7 @@ BASE_COLUMNS = [
            _measured("max_abs_diff", "{:.1e}")),
     Column("p50 ms", "median wall time of one run of the workload", _measured("latency_ms_median", "{:.1f}")),
     Column("p90 ms", "90th percentile of the same", _measured("latency_ms_p90", "{:.1f}")),
+    Column("cpu ms", "median process CPU time of one run (user + system)", _measured("cpu_ms_median", "{:.1f}")),
     Column("compile s", "first compiled run minus one steady run", lambda r, c: (
         _measured("compile_s", "{:.1f}")(r, c) if _compiled(r) else "-")),
     Column("mem MB", "peak memory: the process's peak RSS on CPU (it only grows during a run), "
@@ -129,6 +130,10 @@ COMPARE_COLUMNS = [
            "shared machine", _vs_original_eager),
     Column("vs orig comp", "speedup over the ORIGINAL compiled in the same mode: what the fix adds to "
            "torch.compile", _vs_original_compiled),
+    Column("vs orig eager cpu", "the same as vs orig eager by process CPU time (CPU time is not stretched by "
+           "other jobs on the machine)", _measured("cpu_speedup_vs_original_eager", "{:.2f}x")),
+    Column("diff orig eager", "largest absolute difference of the output vs the ORIGINAL model run eagerly",
+           _measured("max_abs_diff_vs_reference_eager", "{:.1e}")),
 ]
 
 

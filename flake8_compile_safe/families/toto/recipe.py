@@ -29,6 +29,7 @@ import libcst as cst
 from ...fixers.recipes import support as generic
 from ...fixers.cstutil import ReplaceNames, add_decorator, code, dotted, expr, find_method, names_in, stmt, stmts
 from ...fixers.recipes import Recipe, RecipeResult
+from . import static_decode
 
 MIRROR = "_current_len"
 SEQ_POS = "seq_pos"
@@ -403,6 +404,8 @@ class TotoRecipe(Recipe):
         like the attention (``positional_embedding``, ``run_attention``): what :meth:`apply` looks at."""
         if tree is None:
             return True
+        if static_decode.candidate(text, tree):
+            return True
         attention_text = "kv_cache.append" in text and "is_causal" in text
         for st in tree.body:
             if isinstance(st, ast.ClassDef):
@@ -438,9 +441,12 @@ class TotoRecipe(Recipe):
             return result
         if not attns:
             return result  # the cache rewrite changes what readers get: never do half of it
+        static_parts = []
         for path, cls in caches:
             new = rewrite_cache_tensor_index(cls)
             if new is not None:
+                s = CacheShape(cls)
+                static_parts.append((path, cls, s.head, s.buffers, MIRROR))
                 self._replace(result, modules, path, cls, new)
                 result.note("TCS003", path, modules[path], cls.name.value,
                             "tensor write head, index_copy_ writes, full-buffer reads, host-side lookup table and "
@@ -454,7 +460,20 @@ class TotoRecipe(Recipe):
                 self._replace(result, modules, path, cls, new)
                 result.note("TCS004", path, modules[path], cls.name.value,
                             "tensor offset, cache mask instead of data-dependent is_causal", self.name)
+        self._static_decode(modules, result, static_parts)
         return result
+
+    def _static_decode(self, modules, result: RecipeResult, caches) -> None:
+        """Take the tensor-index form on to a fully static decode step (all or nothing); when a part is
+        not recognised, ``self.static_decode_declined`` says why and the tensor-index form stays."""
+        sd = static_decode.StaticDecode(modules, result.modules)
+        self.static_decode_declined = sd.run(caches)
+        if self.static_decode_declined:
+            return
+        result.modules.update(sd.changed)
+        result.owned.update(sd.changed)
+        for code_, path, class_name, what in sd.notes:
+            result.note(code_, path, sd.current[path], class_name, what, self.name)
 
     @staticmethod
     def _replace(result: RecipeResult, modules, path, old_cls, new_cls) -> None:
