@@ -12,7 +12,6 @@ The fixer process itself never imports torch: the workers do.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -73,16 +72,12 @@ def _fmt(value: float | None) -> str:
 
 
 def _workload_args(items: list[str]) -> dict:
-    out: dict = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.isidentifier():
-            raise VerifyError(f"--verify-arg {item!r}: expected KEY=VALUE with KEY a Python name")
-        try:
-            out[key] = json.loads(raw)
-        except ValueError:
-            out[key] = raw
-    return out
+    from flake8_compile_safe.validate.options import OptionError, parse_workload_args
+
+    try:
+        return parse_workload_args(items, "--verify-arg")
+    except OptionError as exc:
+        raise VerifyError(str(exc)) from None
 
 
 def _tree(args) -> Path:

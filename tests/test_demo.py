@@ -28,8 +28,10 @@ def demo(tmp_path_factory):
 def test_demo_shows_the_fixer_summary_and_diffstat(demo):
     out = demo["out"]
     assert "== 2/4 fix a copy" in out
-    assert "files checked, 2 changed" in out
-    assert " toto/model/util.py " in out and "2 files changed," in out and "insertions(+)" in out
+    changed = int(re.search(r"files checked, (\d+) changed", out).group(1))
+    # the recipe's static decode touches the cache, the backbone and the forecaster's decoding loop
+    assert changed >= 3 and f"{changed} files changed," in out and "insertions(+)" in out
+    assert " toto/model/util.py " in out and " toto/inference/forecaster.py " in out
     assert re.search(r"fix: TCS003 toto/model/util\.py:\d+ recipe:toto: tensor write head", out), out
 
 

@@ -313,3 +313,22 @@ def test_graph_break_strategy_never_disables_a_function_that_runs_layers(tmp_pat
     left = {u.line: u.reason for u in report.unfixed}
     assert "Stack.forward runs nn.Modules" in left[24]
     assert "Stack.run_all runs nn.Modules" in left[28]
+
+
+def test_graph_break_strategy_never_decorates_torch_itself():
+    """torch's own modules run while `import torch` is under way: the decorator would be a circular
+    import (the robustness benchmark over torch's source), so the finding is left with why."""
+    from types import SimpleNamespace
+
+    from flake8_compile_safe.findings import Finding
+    from flake8_compile_safe.fixers.rules.base import NotFixed
+    from flake8_compile_safe.fixers.rules.eager import EagerHelperFix
+
+    ctx = SimpleNamespace(holds=lambda path: True, function_at=lambda line: None)
+    finding = Finding("TCS002", "torch/nn/utils/helper.py", 3, 0, 3, 9, "x", "y", "z",
+                      function="torch.nn.utils.helper.read", def_line=2)
+    with pytest.raises(NotFixed, match="part of torch itself"):
+        EagerHelperFix().propose(finding, ctx, "graph-break")
+    elsewhere = Finding("TCS002", "pkg/helper.py", 3, 0, 3, 9, "x", "y", "z", function="pkg.helper.read", def_line=2)
+    with pytest.raises(NotFixed, match="enclosing function was not found"):
+        EagerHelperFix().propose(elsewhere, ctx, "graph-break")

@@ -138,8 +138,8 @@ def test_output_explains_itself(quick):
     assert re.search(r"\] original: compiling \(default\): first run, \d+ graphs? so far, \d+ s", out), out[:3000]
     assert re.search(r"\] fixed: timed run 1 of 5 \(default", out)
     # what the fixer did
-    assert re.search(r"compile-safe-fix --strategy tensor-index: \d+ files checked, 2 changed", out)
-    assert "2 files changed," in out and "insertions(+)" in out
+    changed = re.search(r"compile-safe-fix --strategy tensor-index: \d+ files checked, (\d+) changed", out)
+    assert changed and f"{changed.group(1)} files changed," in out and "insertions(+)" in out
     # the table's legend, the workload, the recall explained, where the files are
     assert "columns:" in out and "  vs orig comp " in out and "  cg skip " in out
     assert "workload: Toto 'tiny'" in out and "RANDOM weights" in out

@@ -44,6 +44,11 @@ class EagerHelperFix(RuleFix):
         if not ctx.holds(finding.path):
             return []
         short = ".".join(finding.function.split(".")[-2:])
+        if finding.function.split(".")[0] == "torch":
+            # torch's own modules run while `import torch` is under way: the decorator would look up
+            # torch.compiler before it exists (a circular import, measured on torch 2.13's source).
+            raise NotFixed(f"{short} is part of torch itself: @torch.compiler.disable cannot run while torch "
+                           "initialises")
         if finding.in_root:
             raise NotFixed(f"in the compiled root {short}: disabling it would run the whole model eagerly; move "
                            "the statement into a helper")

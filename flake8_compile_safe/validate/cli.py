@@ -30,7 +30,7 @@ from pathlib import Path
 from .. import __version__
 from .crosscheck import crosscheck, lint_tree
 from .fixcopy import CopyError, FixedCopy, fix_copy
-from .options import OptionError, RunOptions
+from .options import OptionError, RunOptions, parse_workload_args
 from .progress import ProgressPrinter, run_with_progress
 from .records import RunResult
 from .report import checklist, compare_with_original, format_events, format_legend, format_table, write_report
@@ -188,14 +188,10 @@ def _workload_args(args) -> dict:
         value = getattr(args, name)
         if value is not None:
             out[name] = str(Path(value).resolve()) if name in ("csv", "checkpoint") else value
-    for item in args.arg:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.isidentifier():
-            raise CliError(f"--arg {item!r}: expected KEY=VALUE with KEY a Python name")
-        try:
-            out[key] = json.loads(raw)
-        except ValueError:
-            out[key] = raw
+    try:
+        out.update(parse_workload_args(args.arg, "--arg"))
+    except OptionError as exc:
+        raise CliError(str(exc)) from None
     if args.csv is not None and not Path(args.csv).is_file():
         raise CliError(f"{args.csv}: CSV file not found")
     if args.checkpoint is not None and not Path(args.checkpoint).is_dir():

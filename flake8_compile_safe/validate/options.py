@@ -17,6 +17,20 @@ class OptionError(ValueError):
     """An option value that cannot be run: one line for the user."""
 
 
+def parse_workload_args(items: list[str], option: str) -> dict:
+    """``KEY=VALUE`` items (VALUE read as JSON where it parses, else kept as text) for the factory."""
+    out: dict = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise OptionError(f"{option} {item!r}: expected KEY=VALUE with KEY a Python name")
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
 def _flag(flag: str, help: str, **argparse_kwargs):
     return {"flag": flag, "help": help, **argparse_kwargs}
 
