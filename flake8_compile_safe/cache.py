@@ -37,6 +37,9 @@ os.umask(_UMASK)
 
 _PATH_CLASSES = {cls.__name__: cls for cls in (Path, PosixPath, WindowsPath, PurePosixPath, PureWindowsPath)}
 _OWN_FACTORIES = {("flake8_compile_safe.values", "_nothing")}
+# Modules an entry never names (the linter's records hold none of their classes): importing them
+# would run a CLI, pull in torch or the fixer.
+_NOT_LINTER = {"__main__", "demo", "docs", "families", "fixers", "validate"}
 
 
 class _EntryUnpickler(pickle.Unpickler):
@@ -55,7 +58,7 @@ class _EntryUnpickler(pickle.Unpickler):
                     return obj
             elif module == "pathlib" and name in _PATH_CLASSES:
                 return _PATH_CLASSES[name]
-            elif module.startswith("flake8_compile_safe."):
+            elif module.startswith("flake8_compile_safe.") and module.split(".")[1] not in _NOT_LINTER:
                 obj = getattr(importlib.import_module(module), name, None)
                 if (isinstance(obj, type) and obj.__module__ == module) or (module, name) in _OWN_FACTORIES:
                     return obj
