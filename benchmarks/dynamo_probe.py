@@ -27,9 +27,8 @@ import subprocess
 import sys
 import warnings
 
-_LOC = re.compile(r"in user code at (?P<file>.+?):(?P<line>\d+)")
-_RECOMPILING = re.compile(r"Recompiling function (?P<func>\S+) in (?P<file>.+?):(?P<line>\d+)")
-_STACK = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
+from flake8_compile_safe.validate.dynamo_log import LOC_RE, RECOMPILE_RE, STACK_RE
+
 _FLAKE8 = re.compile(r"^(?P<file>.+?):(?P<line>\d+):\d+: (?P<code>TCS\d+)")
 _SKIP_PREFIXES = ("Encountered graph break", "Failed to handle graph break", "Graph Break Reason")
 
@@ -61,7 +60,7 @@ def _under(path: str, root: str) -> str | None:
 
 def _innermost_in_tree(text: str, root: str):
     found = None
-    for m in _STACK.finditer(text):
+    for m in STACK_RE.finditer(text):
         rel = _under(m.group("file"), root)
         if rel is not None:
             found = (rel, int(m.group("line")))
@@ -73,7 +72,7 @@ def parse(records, root: str) -> list[dict]:
     events = []
     for name, msg in records:
         if "graph_breaks" in name:
-            m = _LOC.search(msg)
+            m = LOC_RE.search(msg)
             skip = "Skipping the function and falling back to eager" in msg or "frame skipped" in msg
             file, line = (m.group("file"), int(m.group("line"))) if m else (None, None)
             body = msg.split("Graph Break Reason:", 1)[-1]
@@ -81,7 +80,7 @@ def parse(records, root: str) -> list[dict]:
                            "file": (_under(file, root) or file) if file else None, "line": line,
                            "reason": _reason(body)})
         elif "recompiles" in name and "Recompiling function" in msg:
-            m = _RECOMPILING.search(msg)
+            m = RECOMPILE_RE.search(msg)
             failures = [s.strip()[2:] for s in msg.splitlines()
                         if s.strip().startswith("- ") and not s.strip().startswith("-   ")]
             reason = re.sub(r"^\d+/\d+: ", "", failures[0]) if failures else ""

@@ -177,14 +177,18 @@ def _statements(source: str) -> list[cst.BaseStatement]:
     return block
 
 
-def append_statements(fn: cst.FunctionDef, lines: list[str]) -> cst.FunctionDef:
-    block = _statements("".join(line + "\n" for line in lines))
+def _append_block(fn: cst.FunctionDef, block: list) -> cst.FunctionDef:
+    """``block`` at the end of ``fn``'s body, before a final ``return``."""
     body = list(fn.body.body)
     if body and isinstance(body[-1], cst.SimpleStatementLine) and isinstance(body[-1].body[0], cst.Return):
         body[-1:-1] = block
     else:
         body.extend(block)
     return fn.with_changes(body=fn.body.with_changes(body=tuple(body)))
+
+
+def append_statements(fn: cst.FunctionDef, lines: list[str]) -> cst.FunctionDef:
+    return _append_block(fn, _statements("".join(line + "\n" for line in lines)))
 
 
 def append_static_marks(fn: cst.FunctionDef, attrs: list[str], torch_name: str) -> cst.FunctionDef:
@@ -193,9 +197,4 @@ def append_static_marks(fn: cst.FunctionDef, attrs: list[str], torch_name: str) 
     block = _statements(
         "# written in place on the compiled path: static addresses keep CUDA graphs (compile-safe-fix)\n"
         f"if not {torch_name}.compiler.is_compiling():\n" + marks)
-    body = list(fn.body.body)
-    if body and isinstance(body[-1], cst.SimpleStatementLine) and isinstance(body[-1].body[0], cst.Return):
-        body[-1:-1] = block
-    else:
-        body.extend(block)
-    return fn.with_changes(body=fn.body.with_changes(body=tuple(body)))
+    return _append_block(fn, block)

@@ -20,9 +20,10 @@ import re
 
 from .records import Event
 
-_LOC_RE = re.compile(r"in user code at (?P<file>.+?):(?P<line>\d+)")
-_RECOMPILE_RE = re.compile(r"Recompiling function (?P<func>\S+) in (?P<file>.+?):(?P<line>\d+)")
-_STACK_RE = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
+# Shared with benchmarks/dynamo_probe.py: where dynamo names a user source line in its log text.
+LOC_RE = re.compile(r"in user code at (?P<file>.+?):(?P<line>\d+)")
+RECOMPILE_RE = re.compile(r"Recompiling function (?P<func>\S+) in (?P<file>.+?):(?P<line>\d+)")
+STACK_RE = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
 _FAILURE_RE = re.compile(r"^\s*- (?P<guard>\d+/\d+): (?P<text>.*)$")
 _LOGGERS = ("torch._dynamo", "torch._inductor", "torch")
 
@@ -72,7 +73,7 @@ def _under(path: str, roots: list[str]) -> bool:
 def _last_stack_loc(text: str, roots: list[str]):
     """Last ``File "...", line N`` of the text that lies under one of ``roots``."""
     found = None
-    for m in _STACK_RE.finditer(text):
+    for m in STACK_RE.finditer(text):
         if _under(m.group("file"), roots):
             found = (m.group("file"), int(m.group("line")))
     return found
@@ -95,7 +96,7 @@ def _first_failure(msg: str) -> tuple[str | None, str, str]:
 
 
 def _graph_break(msg: str) -> Event:
-    m = _LOC_RE.search(msg)
+    m = LOC_RE.search(msg)
     skip = "Skipping the function and falling back to eager" in msg or "frame skipped" in msg
     reason = _first_line(msg.split("Graph Break Reason:", 1)[-1],
                          ("Encountered graph break", "Failed to handle graph break"))
@@ -104,7 +105,7 @@ def _graph_break(msg: str) -> Event:
 
 
 def _recompile(msg: str, roots: list[str]) -> Event:
-    m = _RECOMPILE_RE.search(msg)
+    m = RECOMPILE_RE.search(msg)
     guard, guard_text, block = _first_failure(msg)
     loc = _last_stack_loc(block, roots)
     func = m.group("func") if m else "?"
