@@ -201,6 +201,32 @@ def test_crosscheck_state_named_by_a_guard_confirms_the_write(tmp_path):
     assert row.executed_findings == 4
 
 
+def test_crosscheck_branch_on_state_named_by_a_guard_is_confirmed(tmp_path):
+    a = str(tmp_path / "pkg" / "a.py")
+    branch = FakeFinding("TCS004", a, 20, 20)
+    branch.data = {"value": "intstate", "state": "Layer.is_initialized"}
+    tensor_branch = FakeFinding("TCS004", a, 30, 30)
+    tensor_branch.data = {"value": "tensor"}  # names no state: never matched by name
+    events = [Event("recompile", "pkg/b.py", 5, "cache.layers[0].is_initialized == False")]
+    run = _run(tmp_path, events)
+    crosscheck(run, [branch, tensor_branch])
+    assert [(u.code, u.line) for u in run.results[1].unconfirmed_findings] == [("TCS004", 30)]
+
+
+def test_crosscheck_number_reaching_a_line_of_a_rerecorded_graph_confirms_it(tmp_path):
+    """A re-record is anchored where the varying number is first used; the lines it reaches
+    through number arithmetic (``Event.lines``) confirm the findings that say a number is used there."""
+    a = str(tmp_path / "pkg" / "a.py")
+    bound = FakeFinding("TCS003", a, 20, 20)  # `x[:, n:]`, n reaches line 20: confirmed
+    far = FakeFinding("TCS003", a, 40, 40)  # the number does not reach line 40
+    write = FakeFinding("TCS001", a, 30, 30)  # reached, but a mutation is not about a number
+    events = [Event("predicted_cudagraph_rerecord", "pkg/a.py", 10, "graph 1 called with 5 distinct values of (n)",
+                    lines=[["pkg/a.py", 20], ["pkg/a.py", 30], ["pkg/b.py", 40]])]
+    run = _run(tmp_path, events)
+    crosscheck(run, [bound, far, write])
+    assert [(u.code, u.line) for u in run.results[1].unconfirmed_findings] == [("TCS001", 30), ("TCS003", 40)]
+
+
 def test_crosscheck_without_linter(tmp_path):
     run = _run(tmp_path, [Event("graph_break", "pkg/a.py", 10, "item")])
     crosscheck(run, None)

@@ -59,6 +59,9 @@ def aggregate(events: list[Event], root: str) -> list[Event]:
         if event.file:
             full = os.path.abspath(event.file)
             event.file = os.path.relpath(full, root) if full.startswith(root) else event.file
+        if event.lines:
+            event.lines = [[os.path.relpath(os.path.abspath(f), root), n] for f, n in event.lines
+                           if os.path.abspath(f).startswith(root)]
         known = merged.get(event.key)
         if known is None:
             merged[event.key] = event
