@@ -11,8 +11,9 @@ For each compiled mode of a run (:class:`~flake8_compile_safe.validate.records.R
   value, type, other), so the report can say what they are;
 * ``unconfirmed_findings``: findings on lines the eager workload executed where dynamo reported
   no event within the window, and no recompile guard or re-record input names the state the
-  finding says is written (see :func:`names_state`), and no re-recorded graph's varying number
-  reaches the finding's line (see :func:`number_reaches`). Each is either a hazard that only shows on a
+  finding says is written (see :func:`names_state`), and no event names the finding's line among
+  its other lines (a re-record's varying number reaching it, a break's call site: see
+  :func:`on_event_lines`). Each is either a hazard that only shows on a
   GPU (a CUDA-graph skip the CPU run cannot see) or a false alarm: this cross-check cannot tell
   which.
 """
@@ -125,18 +126,23 @@ def names_state(finding, events: list[Event]) -> bool:
     return any(e.kind in STATE_EVENT_KINDS and e.reason and pattern.search(e.reason) for e in events)
 
 
-def number_reaches(finding, rel: str, events: list[Event]) -> bool:
-    """Whether a graph re-recorded on the values of a SymInt input that reaches the finding's line.
+# Which findings an event's other lines (``Event.lines``) confirm, by event kind.
+CONFIRMED_ON_LINES = {"predicted_cudagraph_rerecord": NUMBER_CODES,
+                      "graph_break": {"TCS002"}, "frame_skip": {"TCS002"}}
+
+
+def on_event_lines(finding, rel: str, events: list[Event]) -> bool:
+    """Whether an event names the finding's line among its other lines.
 
     Dynamo anchors a re-record at the first use of the varying number (``n = int(t)``), not where
-    the number is used as a slice bound or a branch a few lines later (``x[:, n:]``); the backend
-    records every line the number reaches through number arithmetic (``Event.lines``).
+    the number is used as a slice bound or a branch a few lines later (``x[:, n:]``): the backend
+    records every line the number reaches through number arithmetic. It anchors a graph break at
+    the ``.item()`` inside a helper, not at the call that reached it (``n = cache.seq_len()``, a
+    TCS002 on the caller's line): the break's user traceback names that call.
     """
-    if finding.code not in NUMBER_CODES:
-        return False
     end = max(finding.line, getattr(finding, "end_line", finding.line) or finding.line)
     span = range(finding.line, end + 1)
-    return any(e.kind == "predicted_cudagraph_rerecord" and e.lines
+    return any(e.lines and finding.code in CONFIRMED_ON_LINES.get(e.kind, ())
                and any(f == rel and n in span for f, n in e.lines) for e in events)
 
 
@@ -158,7 +164,7 @@ def _unconfirmed(events: list[Event], by_file: dict[str, list], executed: dict[s
                 continue
             on_executed += 1
             if (any(abs(line - f.line) <= FLAG_WINDOW for line in near_events) or names_state(f, events)
-                    or number_reaches(f, rel, events)):
+                    or on_event_lines(f, rel, events)):
                 continue
             out.append(UnconfirmedFinding(f.code, rel, f.line, getattr(f, "summary", "")))
     return out, on_executed

@@ -67,6 +67,8 @@ def aggregate(events: list[Event], root: str) -> list[Event]:
             merged[event.key] = event
         else:
             known.count += event.count
+            if event.lines:  # every call path the event was reached through
+                known.lines = [*(known.lines or []), *(loc for loc in event.lines if loc not in (known.lines or []))]
     return list(merged.values())
 
 
