@@ -14,7 +14,7 @@ import ast
 from collections import deque
 from dataclasses import dataclass, field
 
-from .dispatch import CallResolver, CallTarget
+from .dispatch import SELF_BINDING, CallResolver, CallTarget
 from .evaluate import Evaluator
 from .model import QUERY_SINKS, recording
 from .project import FunctionInfo, ProjectIndex
@@ -200,7 +200,8 @@ class FunctionAnalyzer(Evaluator, CallResolver):
         for i, param in enumerate(params):
             if i == 0 and self.func.cls is not None and not self._is_static_method() and param.arg in ("self", "cls"):
                 klass = self.ctx.self_cls or self.func.cls
-                self.env[param.arg] = Val(cls=klass.qualname)
+                via = bound.get(SELF_BINDING) if param.arg == "self" else None  # reached through an nn.Module
+                self.env[param.arg] = Val(cls=klass.qualname, origin=via.origin if via is not None else None)
                 continue
             val = NOTHING
             if param.annotation is not None:

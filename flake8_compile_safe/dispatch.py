@@ -58,7 +58,8 @@ class CallResolver:
                 return self._super_call(func.attr, call)
             recv = self.kind_of(recv_node)
             if recv.classes:
-                found = self._methods_of(recv, func.attr, call.args, call.keywords)
+                found = self._methods_of(recv, func.attr, call.args, call.keywords,
+                                         via_module=self.module_origin(recv_node))
                 if found:
                     return found
                 return self._call_value(self.attr_val(recv, func.attr), call)
@@ -97,8 +98,12 @@ class CallResolver:
                 return [self._target(parent.methods[name], klass, call.args, call.keywords, bound=True)]
         return []
 
-    def _methods_of(self, recv: Val, name: str, args, keywords) -> list[CallTarget]:
-        """``recv.name(...)`` on each class ``recv`` may be, and the overrides of a static type."""
+    def _methods_of(self, recv: Val, name: str, args, keywords, via_module=None) -> list[CallTarget]:
+        """``recv.name(...)`` on each class ``recv`` may be, and the overrides of a static type.
+
+        ``via_module``: the (nn.Module class, attribute) the receiver was read through, if any; the
+        callee's ``self`` carries it (a ``self`` binding), so the state it writes is known static.
+        """
         out = []
         for klass in self.classes_of(recv):
             method = self.index.find_method(klass, name)
@@ -106,11 +111,12 @@ class CallResolver:
                 if "staticmethod" in method.decorator_names():
                     out.append(self._target(method, None, args, keywords, bound=False))
                 else:
-                    out.append(self._target(method, klass, args, keywords, bound=True))
+                    out.append(_reached_via(self._target(method, klass, args, keywords, bound=True), via_module))
             if recv.hier:
                 for override in self.index.overrides(klass, name):
                     if method is None or override is not method:
-                        out.append(self._target(override, override.cls, args, keywords, bound=True))
+                        out.append(_reached_via(self._target(override, override.cls, args, keywords, bound=True),
+                                                via_module))
         return out
 
     def _call_value(self, val: Val, call: ast.Call) -> list[CallTarget]:
@@ -162,6 +168,24 @@ class CallResolver:
         kept = tuple(sorted(((k, v) for k, v in bindings.items()
                              if v.value or v.classes or v.func or v.elems), key=lambda kv: kv[0]))
         return CallTarget(func, self_cls, kept)
+
+
+SELF_BINDING = "self"  # a binding of this name: the receiver was read through an nn.Module (its origin)
+
+
+def _reached_via(target: CallTarget, via_module) -> CallTarget:
+    """``target`` with its ``self`` bound to the nn.Module origin it was reached through.
+
+    Only receivers that are not modules themselves carry it (a module's own tensors are static
+    anyway); its presence makes a separate context, so the same method called on an object passed
+    in as an argument of the compiled call (not static) is analysed apart.
+    """
+    if via_module is None or target.self_cls is None or target.func.cls is None:
+        return target
+    bindings = dict(target.bindings)
+    bindings[SELF_BINDING] = Val(cls=target.self_cls.qualname, origin=tuple(via_module))
+    return CallTarget(target.func, target.self_cls, tuple(sorted(bindings.items(), key=lambda kv: kv[0])),
+                      target.constructs)
 
 
 __all__ = ["CallTarget", "CallResolver", "NOTHING"]

@@ -52,6 +52,29 @@ class Evaluator:
     def classes_of(self, val: Val) -> list:
         return [k for k in (self.index.lookup_class(name) for name in val.classes) if k is not None]
 
+    def module_origin(self, expr: ast.expr) -> tuple[str, str] | None:
+        """(nn.Module class, attribute) when ``expr`` is read through the attributes of an nn.Module
+        object (``self.holder.cache``, ``self.layers[0]``, a local bound to ``self._state``, or
+        ``self`` of a method called on such an object), else None.
+
+        Dynamo marks every tensor whose source starts at an nn.Module as a static input, however
+        many plain objects lie in between; what an argument of the compiled call holds is not.
+        """
+        node = expr
+        while True:
+            origin = self.kind_of(node).origin
+            if origin is not None and self._is_module(self.index.lookup_class(origin[0])):
+                return origin
+            if not isinstance(node, (ast.Attribute, ast.Subscript)):
+                return None
+            read, node = node, node.value
+            owner = self.class_of(self.kind_of(node))
+            if self._is_module(owner):
+                return (owner.qualname, read.attr if isinstance(read, ast.Attribute) else "")
+
+    def _is_module(self, klass) -> bool:
+        return klass is not None and self.index.is_nn_module(klass)
+
     def attr_val(self, owner: Val, attr: str) -> Val:
         klasses = self.classes_of(owner)
         if not klasses:

@@ -811,3 +811,44 @@ def test_root_through_a_well_known_base_when_it_is_not_installed(tmp_path):
                 return t.item()
     '''})
     assert {line for _, line, _ in codes_at(tmp_path)} == {7, 11}
+
+
+def test_receiver_reached_through_a_module_makes_the_callees_self_static(tmp_path):
+    """A plain object's method called through a module's attributes writes static tensors (dynamo
+    marks tensors whose source starts at an nn.Module static); the same method called on an object
+    passed in to the compiled call writes a mutated input that is not static: still flagged."""
+    write_project(tmp_path, {"m.py": '''
+        import torch
+
+        class Ring:
+            def __init__(self):
+                self.keys = torch.zeros(8, 4)
+
+            def put(self, k):
+                self.step(k)
+
+            def step(self, k):
+                self.keys[0] = k
+
+        class Holder:
+            def __init__(self):
+                self.ring = Ring()
+
+        class Held(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.holder = Holder()
+                self.rings = [Ring()]
+
+            def forward(self, x):
+                self.holder.ring.put(x)
+                self.rings[0].put(x)
+                return x
+
+        class Passed(torch.nn.Module):
+            def forward(self, x, ring: Ring):
+                ring.put(x)
+                return x
+    '''})
+    flagged = [f for f in findings(tmp_path) if f.code == "TCS001"]
+    assert [(f.line, f.root) for f in flagged] == [(12, "Passed.forward")]

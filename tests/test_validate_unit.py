@@ -201,6 +201,55 @@ def test_crosscheck_state_named_by_a_guard_confirms_the_write(tmp_path):
     assert row.executed_findings == 4
 
 
+def test_crosscheck_branch_on_state_named_by_a_guard_is_confirmed(tmp_path):
+    a = str(tmp_path / "pkg" / "a.py")
+    branch = FakeFinding("TCS004", a, 20, 20)
+    branch.data = {"value": "intstate", "state": "Layer.is_initialized"}
+    tensor_branch = FakeFinding("TCS004", a, 30, 30)
+    tensor_branch.data = {"value": "tensor"}  # names no state: never matched by name
+    events = [Event("recompile", "pkg/b.py", 5, "cache.layers[0].is_initialized == False")]
+    run = _run(tmp_path, events)
+    crosscheck(run, [branch, tensor_branch])
+    assert [(u.code, u.line) for u in run.results[1].unconfirmed_findings] == [("TCS004", 30)]
+
+
+def test_crosscheck_number_reaching_a_line_of_a_rerecorded_graph_confirms_it(tmp_path):
+    """A re-record is anchored where the varying number is first used; the lines it reaches
+    through number arithmetic (``Event.lines``) confirm the findings that say a number is used there."""
+    a = str(tmp_path / "pkg" / "a.py")
+    bound = FakeFinding("TCS003", a, 20, 20)  # `x[:, n:]`, n reaches line 20: confirmed
+    far = FakeFinding("TCS003", a, 40, 40)  # the number does not reach line 40
+    write = FakeFinding("TCS001", a, 30, 30)  # reached, but a mutation is not about a number
+    events = [Event("predicted_cudagraph_rerecord", "pkg/a.py", 10, "graph 1 called with 5 distinct values of (n)",
+                    lines=[["pkg/a.py", 20], ["pkg/a.py", 30], ["pkg/b.py", 40]])]
+    run = _run(tmp_path, events)
+    crosscheck(run, [bound, far, write])
+    assert [(u.code, u.line) for u in run.results[1].unconfirmed_findings] == [("TCS001", 30), ("TCS003", 40)]
+
+
+GB_NESTED = ("Graph break in user code at /x/toto/model/util.py:171\nGraph Break Reason: Encountered graph break "
+             "when attempting to trace CALL: a function call, e.g. f(x, y):\n\nUnsupported Tensor.item() call\n\n"
+             "User code traceback:\n  File \"/elsewhere/run.py\", line 3, in <module>\n    m(x)\n"
+             "  File \"/x/toto/model/transformer.py\", line 329, in forward\n    n = kv_cache.seq_len(1)\n"
+             "  File \"/x/toto/model/util.py\", line 175, in seq_len\n    return self.current_len(i)\n"
+             "  File \"/x/toto/model/util.py\", line 171, in current_len\n    return int(t.item())\n")
+
+
+def test_break_in_a_helper_confirms_the_call_that_reached_it(tmp_path):
+    """Dynamo anchors a break at the ``.item()`` in the helper; its traceback names the call sites in
+    the tree, and a TCS002 there (a call returning a number read from tensor data) is confirmed."""
+    (event,), _ = parse_events([("torch._dynamo.symbolic_convert.__graph_breaks", "DEBUG", GB_NESTED)], ["/x"])
+    assert (event.file, event.line) == ("/x/toto/model/util.py", 171)
+    assert event.lines == [["/x/toto/model/transformer.py", 329], ["/x/toto/model/util.py", 175]]
+    a = str(tmp_path / "pkg" / "a.py")
+    call = FakeFinding("TCS002", a, 20, 20)
+    bound = FakeFinding("TCS003", a, 30, 30)  # a slice bound is not confirmed by a break's call site
+    events = [Event("graph_break", "pkg/b.py", 5, "item", lines=[["pkg/a.py", 20], ["pkg/a.py", 30]])]
+    run = _run(tmp_path, events)
+    crosscheck(run, [call, bound])
+    assert [(u.code, u.line) for u in run.results[1].unconfirmed_findings] == [("TCS003", 30)]
+
+
 def test_crosscheck_without_linter(tmp_path):
     run = _run(tmp_path, [Event("graph_break", "pkg/a.py", 10, "item")])
     crosscheck(run, None)
@@ -330,3 +379,15 @@ def test_bad_input_subprocess_has_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0
+
+
+def test_aggregate_makes_event_lines_relative_and_keeps_every_call_path(tmp_path):
+    from flake8_compile_safe.validate.harness import aggregate
+
+    root = tmp_path / "tree"
+    a, b = str(root / "pkg" / "a.py"), str(root / "pkg" / "b.py")
+    events = [Event("graph_break", b, 5, "item", lines=[[a, 20], ["/usr/lib/x.py", 3]]),
+              Event("graph_break", b, 5, "item", lines=[[a, 20], [a, 40]])]
+    (merged,) = aggregate(events, str(root))
+    assert merged.count == 2 and merged.file == "pkg/b.py"
+    assert merged.lines == [["pkg/a.py", 20], ["pkg/a.py", 40]]

@@ -59,7 +59,8 @@ class StateMutation(Rule):
                     "of tensors held by one, or on a tensor argument of a compiled root. Not flagged: buffers, "
                     "parameters and tensor attributes of an `nn.Module`, tensors of plain objects read through "
                     "an `nn.Module`'s attributes in the module's own code (`self.state.prev[:] = x`, "
-                    "`state = self._state; state.prev.add_(1)`: dynamo makes them static inputs), tensors marked with "
+                    "`state = self._state; state.prev.add_(1)`, and inside the plain object's own methods called "
+                    "that way: dynamo makes them static inputs), tensors marked with "
                     "`torch._dynamo.mark_static_address` (directly, or through a local that is then stored), "
                     "and objects the compiled call created itself. Python containers and attributes: TCS010.")
     why_bad = ("Dynamo lifts such tensors to graph inputs. A graph that writes into an input that is not a "
@@ -210,6 +211,35 @@ class StreamingConv(torch.nn.Module):
         self.state.offset.add_(1)
         return x
 ''', "state objects held by the module itself"),
+        Example('''\
+import torch
+
+
+class RingCache:
+    def __init__(self):
+        self.keys = torch.zeros(8, 4)
+        self.end = torch.zeros(1, dtype=torch.long)
+
+    def complete(self, k):
+        self.keys.index_copy_(0, self.end % 8, k)  # self was reached through the module: static
+        self.end.add_(1)
+        return self.keys
+
+
+class LayerState:
+    def __init__(self):
+        self.cache = RingCache()
+
+
+class Attention(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self._state = LayerState()
+
+    def forward(self, x):
+        state = self._state
+        return state.cache.complete(x)
+''', "methods of a plain object the module holds, called through the module's attributes"),
         Example('''\
 import torch
 

@@ -74,8 +74,23 @@ class Gate(torch.nn.Module):
                         INTSTATE: "Python state the code mutates"}[value]
                 kind = "assert" if isinstance(stmt, ast.Assert) and test is stmt.test else "branch"
                 consequence = None if value == TENSOR_VALUE else "a guard: one recompile per outcome"
+                data = {"kind": kind, "value": value, "expr": source_of(test, 200)}
+                state = _guarded_state(test, ctx) if value == INTSTATE else None
+                if state:
+                    data["state"] = state  # the object state the guard is on (``Class.attr``)
                 yield Hit(test, f"Python control flow on {what}: `{source_of(test)}`", consequence=consequence,
-                          data={"kind": kind, "value": value, "expr": source_of(test, 200)})
+                          data=data)
+
+
+def _guarded_state(test: ast.expr, ctx) -> str | None:
+    """The one ``Class.attr`` of mutable Python state a test reads, if exactly one."""
+    labels = set()
+    for node in ast.walk(test):
+        if isinstance(node, ast.Attribute) and ctx.value(node).value == INTSTATE:
+            state = ctx.state(node)
+            if state is not None and state.scope == "attribute":
+                labels.add(state.label)
+    return labels.pop() if len(labels) == 1 else None
 
 
 def constant_message(stmt: ast.Assert) -> bool:

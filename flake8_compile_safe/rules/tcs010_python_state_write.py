@@ -34,7 +34,9 @@ class PythonStateWrite(Rule):
                     "literals in different places (`self.first = False` with `self.first = True` in `__init__`). "
                     "Not flagged: containers and attributes of objects the compiled call created itself, an "
                     "attribute always assigned the same literal, receivers whose kind the code does not prove "
-                    "(an `.update()` on an object of unknown class), and tensors (TCS001, TCS011).")
+                    "(an `.update()` on an object of unknown class), a tensor entry of a dict replaced at a key "
+                    "the new value reads (`d[k] = f(d[k])`: the keys do not change), and tensors (TCS001, "
+                    "TCS011).")
     why_bad = ("Measured on torch 2.13: appending to a list held by the module recompiles on every call (the guard "
                "is on the list's length); writing a dict entry recompiles once per new set of keys; an int "
                "attribute of an `nn.Module` incremented in `forward` recompiles on every call (module ints are "
@@ -154,6 +156,24 @@ class Model(torch.nn.Module):
                 layer_types.append("sliding" if window else "full")
         return x
 ''', "a default filled in under `if x is None:`"),
+        Example('''\
+import torch
+
+
+class Smoothed(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 4)
+        running = {"lin": torch.zeros(2, 4)}
+
+        def smooth(module, args, out):
+            running["lin"] = (running["lin"] * 0.9 + out).detach()  # the key is there: keys unchanged
+
+        self.lin.register_forward_hook(smooth)
+
+    def forward(self, x):
+        return self.lin(x)
+''', "a tensor entry replaced at a key the value itself reads"),
     )
 
     def check(self, stmt, ctx):
@@ -179,6 +199,8 @@ class Model(torch.nn.Module):
             if state is not None and kind is None and _string_key(target.slice):
                 kind = DICT  # `saved["lin"] = out`: only a mapping takes a string key
             if state is None or kind not in (LIST, DICT) or ctx.value(target.value).value == TENSOR_VALUE:
+                return None
+            if kind == DICT and _replaces_tensor_entry(target, stmt, ctx):
                 return None
             what = "dict" if kind == DICT else "list"
             return Hit(target, f"write into {state.label}, a Python {what}",
@@ -249,6 +271,18 @@ class Model(torch.nn.Module):
         return Hit(call, f"{method}() on {state.label}, a Python {'list' if kind == LIST else 'dict'}",
                    consequence=LIST_CONSEQUENCE if kind == LIST else DICT_CONSEQUENCE,
                    data={"kind": "mutator", "state": state.label, "state_kind": kind})
+
+
+def _replaces_tensor_entry(target: ast.Subscript, stmt, ctx) -> bool:
+    """``d[k] = f(d[k], ...)`` with a tensor value: reading ``d[k]`` proves the key is there, so the
+    keys do not change; dynamo guards on a tensor entry's metadata, not on which tensor it is (a
+    shape that grows is TCS011's)."""
+    value = getattr(stmt, "value", None)
+    if value is None or isinstance(stmt, ast.AugAssign) or ctx.value(value).value != TENSOR_VALUE:
+        return False
+    wanted = ast.dump(target, include_attributes=False).replace("ctx=Store()", "ctx=Load()")
+    return any(isinstance(node, ast.Subscript) and ast.dump(node, include_attributes=False) == wanted
+               for node in ast.walk(value))
 
 
 def _string_key(node) -> bool:

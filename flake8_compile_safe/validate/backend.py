@@ -39,6 +39,15 @@ class GraphRecord:
     anchor: str | None = None  # "symint_use", or "graph_op" (the graph's first op in the tree)
     calls: int = 0
     seen: set = field(default_factory=set)  # distinct tuples of SymInt input values
+    used_on: list = field(default_factory=list)  # per SymInt input: the (file, line)s it reaches
+
+    def varying_lines(self) -> list:
+        """[file, line] of every use of a SymInt input that took more than one value."""
+        out: set = set()
+        for k, lines in enumerate(self.used_on):
+            if len({values[k] for values in self.seen}) > 1:
+                out.update(lines)
+        return [list(loc) for loc in sorted(out)]
 
     @property
     def rerecords(self) -> int:
@@ -88,6 +97,8 @@ class RecordingBackend:
                 record.symint_positions.append(i)
                 record.symint_names.append(_source_name(placeholders[i]) if i < len(placeholders) else f"arg{i}")
         record.file, record.line, record.anchor = self._symint_use(placeholders, record.symint_positions)
+        record.used_on = [self._number_uses(placeholders[i]) if i < len(placeholders) else set()
+                          for i in record.symint_positions]
         self.graphs.append(record)
         if self.on_graph is not None:
             self.on_graph(len(self.graphs))
@@ -130,6 +141,26 @@ class RecordingBackend:
             if loc:
                 return loc[0], loc[1], "graph_op"
         return None, None, None
+
+    def _number_uses(self, placeholder, limit: int = 500) -> set:
+        """(file, line) of the ops in the tree that use this SymInt input, directly or through
+        number arithmetic (``prefix_len = stride * (n - 1)``; ``x[:, prefix_len:]``). Tensor outputs
+        are not followed: what matters is where the number itself is used."""
+        import torch
+
+        numbers = (torch.SymInt, torch.SymFloat, torch.SymBool, int, float, bool)
+        found, seen, frontier = set(), {placeholder}, [placeholder]
+        while frontier and len(seen) < limit:
+            for user in frontier.pop().users:
+                if user in seen:
+                    continue
+                seen.add(user)
+                loc = _user_loc(user, self.roots)
+                if loc:
+                    found.add(loc)
+                if isinstance(user.meta.get("example_value"), numbers):
+                    frontier.append(user)
+        return found
 
     def _record_metadata(self) -> None:
         from torch._guards import TracingContext
@@ -194,7 +225,7 @@ class RecordingBackend:
                 names = ", ".join(g.symint_names)
                 out.append(Event("predicted_cudagraph_rerecord", g.file, g.line,
                                  f"graph {g.index} called with {len(g.seen)} distinct values of ({names})",
-                                 count=g.rerecords, anchor=g.anchor))
+                                 count=g.rerecords, anchor=g.anchor, lines=g.varying_lines() or None))
         return out
 
     @property

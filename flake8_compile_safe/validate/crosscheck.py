@@ -11,7 +11,9 @@ For each compiled mode of a run (:class:`~flake8_compile_safe.validate.records.R
   value, type, other), so the report can say what they are;
 * ``unconfirmed_findings``: findings on lines the eager workload executed where dynamo reported
   no event within the window, and no recompile guard or re-record input names the state the
-  finding says is written (see :func:`names_state`). Each is either a hazard that only shows on a
+  finding says is written (see :func:`names_state`), and no event names the finding's line among
+  its other lines (a re-record's varying number reaching it, a break's call site: see
+  :func:`on_event_lines`). Each is either a hazard that only shows on a
   GPU (a CUDA-graph skip the CPU run cannot see) or a false alarm: this cross-check cannot tell
   which.
 """
@@ -99,8 +101,11 @@ def _distinct_lines(events: list[Event], kinds: tuple[str, ...]) -> list[Event]:
     return list(seen.values())
 
 
-# Findings whose consequence is a recompile or a CUDA-graph re-record on the state they name.
-STATE_CODES = {"TCS010", "TCS011"}
+# Findings whose consequence is a recompile or a CUDA-graph re-record on the state they name
+# (TCS004: a branch on mutable Python state, when the finding names the one state it reads).
+STATE_CODES = {"TCS004", "TCS010", "TCS011"}
+# Findings that say a Python number reaches the line (a slice bound, a branch, a per-step int).
+NUMBER_CODES = {"TCS003", "TCS004", "TCS007"}
 STATE_EVENT_KINDS = ("recompile", "predicted_cudagraph_rerecord")
 
 
@@ -121,6 +126,26 @@ def names_state(finding, events: list[Event]) -> bool:
     return any(e.kind in STATE_EVENT_KINDS and e.reason and pattern.search(e.reason) for e in events)
 
 
+# Which findings an event's other lines (``Event.lines``) confirm, by event kind.
+CONFIRMED_ON_LINES = {"predicted_cudagraph_rerecord": NUMBER_CODES,
+                      "graph_break": {"TCS002"}, "frame_skip": {"TCS002"}}
+
+
+def on_event_lines(finding, rel: str, events: list[Event]) -> bool:
+    """Whether an event names the finding's line among its other lines.
+
+    Dynamo anchors a re-record at the first use of the varying number (``n = int(t)``), not where
+    the number is used as a slice bound or a branch a few lines later (``x[:, n:]``): the backend
+    records every line the number reaches through number arithmetic. It anchors a graph break at
+    the ``.item()`` inside a helper, not at the call that reached it (``n = cache.seq_len()``, a
+    TCS002 on the caller's line): the break's user traceback names that call.
+    """
+    end = max(finding.line, getattr(finding, "end_line", finding.line) or finding.line)
+    span = range(finding.line, end + 1)
+    return any(e.lines and finding.code in CONFIRMED_ON_LINES.get(e.kind, ())
+               and any(f == rel and n in span for f, n in e.lines) for e in events)
+
+
 def _unconfirmed(events: list[Event], by_file: dict[str, list], executed: dict[str, list[int]]):
     """(findings on executed lines with no event near them, how many findings were on executed lines)."""
     event_lines: dict[str, list[int]] = {}
@@ -138,7 +163,8 @@ def _unconfirmed(events: list[Event], by_file: dict[str, list], executed: dict[s
             if not ran.intersection(range(f.line, end + 1)):
                 continue
             on_executed += 1
-            if any(abs(line - f.line) <= FLAG_WINDOW for line in near_events) or names_state(f, events):
+            if (any(abs(line - f.line) <= FLAG_WINDOW for line in near_events) or names_state(f, events)
+                    or on_event_lines(f, rel, events)):
                 continue
             out.append(UnconfirmedFinding(f.code, rel, f.line, getattr(f, "summary", "")))
     return out, on_executed

@@ -95,13 +95,26 @@ def _first_failure(msg: str) -> tuple[str | None, str, str]:
     return None, "", ""
 
 
-def _graph_break(msg: str) -> Event:
+def _graph_break(msg: str, roots: list[str] = ()) -> Event:
     m = LOC_RE.search(msg)
     skip = "Skipping the function and falling back to eager" in msg or "frame skipped" in msg
     reason = _first_line(msg.split("Graph Break Reason:", 1)[-1],
                          ("Encountered graph break", "Failed to handle graph break"))
     return Event(kind="frame_skip" if skip else "graph_break", file=m.group("file") if m else None,
-                 line=int(m.group("line")) if m else None, reason=reason, anchor="dynamo" if m else None)
+                 line=int(m.group("line")) if m else None, reason=reason, anchor="dynamo" if m else None,
+                 lines=_call_sites(msg, roots, m))
+
+
+def _call_sites(msg: str, roots: list[str], at) -> list | None:
+    """[file, line] of the frames under ``roots`` in the break's user traceback, the break's own
+    line left out: the calls through which the code that broke was reached."""
+    traceback = msg.split("User code traceback:", 1)
+    if len(traceback) < 2 or not roots:
+        return None
+    own = (at.group("file"), int(at.group("line"))) if at else None
+    sites = [[m.group("file"), int(m.group("line"))] for m in STACK_RE.finditer(traceback[1])
+             if _under(m.group("file"), roots) and (m.group("file"), int(m.group("line"))) != own]
+    return sites or None
 
 
 def _recompile(msg: str, roots: list[str]) -> Event:
@@ -124,7 +137,7 @@ def parse_events(records, roots: list[str]) -> tuple[list[Event], int]:
     limit_hits = 0
     for name, level, msg in records:
         if "__graph_breaks" in name:
-            events.append(_graph_break(msg))
+            events.append(_graph_break(msg, roots))
         elif "__recompiles" in name and "Recompiling function" in msg:
             events.append(_recompile(msg, roots))
         elif ("recompile_limit" in msg or "cache_size_limit" in msg) and level in ("WARNING", "INFO"):

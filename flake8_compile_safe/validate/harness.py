@@ -59,11 +59,16 @@ def aggregate(events: list[Event], root: str) -> list[Event]:
         if event.file:
             full = os.path.abspath(event.file)
             event.file = os.path.relpath(full, root) if full.startswith(root) else event.file
+        if event.lines:
+            event.lines = [[os.path.relpath(os.path.abspath(f), root), n] for f, n in event.lines
+                           if os.path.abspath(f).startswith(root)]
         known = merged.get(event.key)
         if known is None:
             merged[event.key] = event
         else:
             known.count += event.count
+            if event.lines:  # every call path the event was reached through
+                known.lines = [*(known.lines or []), *(loc for loc in event.lines if loc not in (known.lines or []))]
     return list(merged.values())
 
 

@@ -49,6 +49,10 @@ class Event:
     count: int = 1  # how often it happened at this line during the workload
     flagged: list[str] | None = None
     anchor: str | None = None  # what the line is (see the module docstring)
+    # [file, line]s beside the anchor: for predicted_cudagraph_rerecord, every op in the tree the
+    # varying SymInt inputs reach through number arithmetic (where those numbers are used); for a
+    # graph break or frame skip, the call sites in the tree of its user traceback
+    lines: list | None = None
 
     @property
     def key(self) -> tuple:
