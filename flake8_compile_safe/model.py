@@ -9,6 +9,7 @@ the incremental run learns which files a function's analysis depended on.
 from __future__ import annotations
 
 import ast
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +134,7 @@ class FunctionInfo:
         for name, value in state.items():
             object.__setattr__(self, name, value)
         self._node = _UNSET if state["_node"] else None
+        self.name = sys.intern(self.name)  # "forward", "__init__": one string for thousands
 
     def __repr__(self) -> str:
         return f"<FunctionInfo {self.qualname}>"
@@ -155,6 +157,14 @@ def _definitions(tree: ast.Module) -> dict[tuple[int, int], ast.AST]:
             if block:
                 stack.extend(block)
     return found
+
+
+_EMPTY = frozenset()
+
+
+def _interned_keys(table: dict) -> dict:
+    """``table`` with its keys interned (attribute names recur in every module of a tree)."""
+    return {sys.intern(k) if type(k) is str else k: v for k, v in table.items()} if table else table
 
 
 def _decorator_names(node) -> tuple[str, ...]:
@@ -206,6 +216,14 @@ class ClassInfo:
         return state
 
     def __setstate__(self, state):
+        # A restored class's facts are read, never added to (a changed file's classes are
+        # built anew, a re-read one starts from reset_attributes): an empty set can be the
+        # one empty frozenset, and the names shared.
+        for name in ("static_attrs", "mutated_attrs", "instance_attrs"):
+            if not state[name]:
+                state[name] = _EMPTY
+        for name in ("attrs", "init_kinds", "constants_assigned", "class_constants"):
+            state[name] = _interned_keys(state[name])
         self.__dict__.update(state)
         self._node = _UNSET
 
@@ -298,6 +316,9 @@ class ModuleInfo:
         return state
 
     def __setstate__(self, state):
+        state["attribute_reads"] = _interned_keys(state["attribute_reads"])
+        state["imports"] = {sys.intern(k): sys.intern(v) if type(v) is str else v
+                            for k, v in _interned_keys(state["imports"]).items()}
         self.__dict__.update(state)
         self._tree = _UNSET
 
