@@ -9,6 +9,7 @@ the incremental run learns which files a function's analysis depended on.
 from __future__ import annotations
 
 import ast
+import pickle
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -160,6 +161,9 @@ def _definitions(tree: ast.Module) -> dict[tuple[int, int], ast.AST]:
 
 
 _EMPTY = frozenset()
+# What the attribute pass finds of a class (ClassInfo fields): kept pickled in a restored class.
+CLASS_FACTS = ("attrs", "init_kinds", "static_attrs", "mutated_attrs", "instance_attrs", "constants_assigned",
+               "class_constants")
 
 
 def _interned_keys(table: dict) -> dict:
@@ -207,25 +211,47 @@ class ClassInfo:
 
     def reset_attributes(self) -> None:
         """Forget what the attribute pass found (before it runs again on a changed file)."""
+        self.__dict__.pop("_facts", None)
         self.attrs, self.init_kinds, self.static_attrs, self.mutated_attrs = {}, {}, set(), set()
         self.instance_attrs, self.constants_assigned, self.class_constants = set(), {}, {}
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_node"] = None
+        if "_facts" not in state:  # restored and never read: the stored bytes as they were
+            state["_facts"] = pickle.dumps(tuple(state.pop(name) for name in CLASS_FACTS),
+                                           protocol=pickle.HIGHEST_PROTOCOL)
         return state
 
     def __setstate__(self, state):
-        # A restored class's facts are read, never added to (a changed file's classes are
-        # built anew, a re-read one starts from reset_attributes): an empty set can be the
-        # one empty frozenset, and the names shared.
-        for name in ("static_attrs", "mutated_attrs", "instance_attrs"):
-            if not state[name]:
-                state[name] = _EMPTY
-        for name in ("attrs", "init_kinds", "constants_assigned", "class_constants"):
-            state[name] = _interned_keys(state[name])
+        # The attribute facts stay pickled until something reads them (__getattr__): a warm
+        # run reads them for the few classes it analyses or re-indexes, not the thousands
+        # it replays.
         self.__dict__.update(state)
         self._node = _UNSET
+
+    def __getattr__(self, name: str):
+        facts = self.__dict__.get("_facts")
+        if facts is None or name not in CLASS_FACTS:
+            raise AttributeError(name)
+        self._unpack_facts(facts)
+        return self.__dict__[name]
+
+    def _unpack_facts(self, facts: bytes) -> None:
+        from .cache import load_entry  # the allow-list unpickler; cache.py needs nothing of ours
+
+        del self.__dict__["_facts"]
+        values = dict(zip(CLASS_FACTS, load_entry(facts)))
+        # Restored facts are read, never added to (a re-read class starts from reset_attributes):
+        # an empty set can be the one empty frozenset, and the names shared.
+        for name in ("static_attrs", "mutated_attrs", "instance_attrs"):
+            if not values[name]:
+                values[name] = _EMPTY
+        for name in ("attrs", "init_kinds", "constants_assigned", "class_constants"):
+            values[name] = _interned_keys(values[name])
+        for name, value in values.items():
+            if name not in self.__dict__:  # set since (reset_attributes): that wins
+                self.__dict__[name] = value
 
     def __repr__(self) -> str:
         return f"<ClassInfo {self.qualname}>"
