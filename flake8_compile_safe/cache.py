@@ -23,7 +23,7 @@ from . import __version__
 
 # Bump when what a summary or a record holds changes (a new fact the rules read): every entry
 # written by another format is then ignored and rebuilt.
-CACHE_FORMAT = 9  # 9: runs_modules sees module containers and self methods; Tuple[()] indexed
+CACHE_FORMAT = 10  # 10: records and summaries packed one by one (bytes); StaticKind slotted, shared
 CACHE_DIR_NAME = ".compile_safe_cache"
 DISABLE_ENV = "COMPILE_SAFE_NO_CACHE"
 MAGIC = b"flake8-compile-safe cache\n"
@@ -36,7 +36,7 @@ os.umask(_UMASK)
 
 
 _PATH_CLASSES = {cls.__name__: cls for cls in (Path, PosixPath, WindowsPath, PurePosixPath, PureWindowsPath)}
-_OWN_FACTORIES = {("flake8_compile_safe.values", "_nothing")}
+_OWN_FACTORIES = {("flake8_compile_safe.values", "_nothing"), ("flake8_compile_safe.values", "_static_kind")}
 # Modules an entry never names (the linter's records hold none of their classes): importing them
 # would run a CLI, pull in torch or the fixer.
 _NOT_LINTER = {"__main__", "demo", "docs", "families", "fixers", "validate"}

@@ -6,11 +6,14 @@ The rules call these when they report a hit: ``data={..., "fix": slice_access(..
 from __future__ import annotations
 
 import ast
+import weakref
 
+from .astwalk import child_nodes
 from .proofs import (
     MAX_LEN_NAMES, NO, attribute_uses, bindings, init_methods, int_proof, integer_dtype_proof, is_self_attr,
     owner_class, prover, related_classes, scope_nodes, self_assignment, slice_length, src, tensor_proof,
 )
+from .model import note_access, recording
 from .fixdata import GraphBreakCall, GrowingCat, HostValue, IntCounter, SliceAccess, StateWrite, proven, unproven
 from .project import ClassInfo
 from .values import HOST, INIT_METHODS, MODULE, MODULE_CONTAINERS, dotted
@@ -120,7 +123,7 @@ def host_value(call: ast.Call, stmt: ast.stmt, ctx) -> HostValue | None:
 def _parents(func: ast.AST) -> dict[int, ast.AST]:
     parents: dict[int, ast.AST] = {}
     for node in [func, *scope_nodes(func)]:
-        for child in ast.iter_child_nodes(node):
+        for child in child_nodes(node):
             parents[id(child)] = node
     return parents
 
@@ -349,7 +352,27 @@ def runs_modules(ctx) -> bool:
     if any(_module_call(node, ctx) for node in scope_nodes(ctx.func.node) if isinstance(node, ast.Call)):
         return True
     klass = ctx.self_cls or ctx.func.cls
-    return klass is not None and _self_runs_modules(ctx.func.node, klass, ctx.index, set())
+    return klass is not None and _self_runs_modules_once(ctx.func.node, klass, ctx.index)
+
+
+# index -> {(def node, class name): (answer, files read)}: the rules ask again for every statement
+# with a hit, and the answer needs only the index.
+_SELF_RUNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _self_runs_modules_once(func: ast.AST, klass: ClassInfo, index) -> bool:
+    table = _SELF_RUNS.get(index)
+    if table is None:
+        table = _SELF_RUNS[index] = {}
+    key = (func, klass.qualname)
+    found = table.get(key)
+    if found is None:
+        with recording() as read:
+            answer = _self_runs_modules(func, klass, index, set())
+        found = table[key] = (answer, frozenset(read))
+    for path in found[1]:  # a replayed answer depends on the files it read, as the first one did
+        note_access(path)
+    return found[0]
 
 
 def _module_call(call: ast.Call, ctx) -> bool:

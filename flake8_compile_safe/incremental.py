@@ -37,7 +37,7 @@ from .model import recording
 from .project import COMPILE_MENTION, HOOK_MENTION, ProjectIndex, iter_python_files
 from .roots import Root, find_roots
 from .source import ParseCounter, SourceError, parse_source, read_text
-from .replay import ReachMemo
+from .replay import ReachMemo, packed, unpack
 from .summaries import facts_digest, function_spec, interface_digest, resolve_spec
 
 LOG = logging.getLogger("flake8.compile_safe")
@@ -180,11 +180,11 @@ class IncrementalRun:
             if entry is not None and entry.get("facts_world") == facts_world and path not in changed:
                 kept = memo.kept_summaries.setdefault(path, {})
                 for key, stored in entry["summaries"].items():
-                    if key not in kept and all(self.hashes.get(p) == sha for p, sha in stored[1]):
+                    if key not in kept and all(self.hashes.get(p) == sha for p, sha in unpack(stored)[1]):
                         kept[key] = stored
         rewrite = set(changed) | set(fresh) | {
             p for p in self.files if entries[p] is not None and not entries[p].get("error")
-            and (entries[p]["records"] != memo.kept.get(p, {}) or entries[p]["facts"] != facts.get(p)
+            and (entries[p]["records"] != packed(memo.kept.get(p, {})) or entries[p]["facts"] != facts.get(p)
                  or entries[p]["facts_world"] != facts_world
                  or len(entries[p]["summaries"]) != len(memo.kept_summaries.get(p, {})))}
         for path in self.files:
@@ -306,7 +306,8 @@ class IncrementalRun:
             return
         payload = {"path": path, "hash": self.hashes[path], "module": module, "error": error,
                    "interface": interface, "facts": facts, "facts_world": facts_world,
-                   "records": memo.kept.get(path, {}), "summaries": memo.kept_summaries.get(path, {})}
+                   "records": packed(memo.kept.get(path, {})),
+                   "summaries": packed(memo.kept_summaries.get(path, {}))}
         if self.store.write(self._entry_name(path), payload):
             self.stats.entries_written += 1
 

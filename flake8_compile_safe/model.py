@@ -9,6 +9,8 @@ the incremental run learns which files a function's analysis depended on.
 from __future__ import annotations
 
 import ast
+import pickle
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +135,7 @@ class FunctionInfo:
         for name, value in state.items():
             object.__setattr__(self, name, value)
         self._node = _UNSET if state["_node"] else None
+        self.name = sys.intern(self.name)  # "forward", "__init__": one string for thousands
 
     def __repr__(self) -> str:
         return f"<FunctionInfo {self.qualname}>"
@@ -155,6 +158,17 @@ def _definitions(tree: ast.Module) -> dict[tuple[int, int], ast.AST]:
             if block:
                 stack.extend(block)
     return found
+
+
+_EMPTY = frozenset()
+# What the attribute pass finds of a class (ClassInfo fields): kept pickled in a restored class.
+CLASS_FACTS = ("attrs", "init_kinds", "static_attrs", "mutated_attrs", "instance_attrs", "constants_assigned",
+               "class_constants")
+
+
+def _interned_keys(table: dict) -> dict:
+    """``table`` with its keys interned (attribute names recur in every module of a tree)."""
+    return {sys.intern(k) if type(k) is str else k: v for k, v in table.items()} if table else table
 
 
 def _decorator_names(node) -> tuple[str, ...]:
@@ -197,17 +211,47 @@ class ClassInfo:
 
     def reset_attributes(self) -> None:
         """Forget what the attribute pass found (before it runs again on a changed file)."""
+        self.__dict__.pop("_facts", None)
         self.attrs, self.init_kinds, self.static_attrs, self.mutated_attrs = {}, {}, set(), set()
         self.instance_attrs, self.constants_assigned, self.class_constants = set(), {}, {}
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_node"] = None
+        if "_facts" not in state:  # restored and never read: the stored bytes as they were
+            state["_facts"] = pickle.dumps(tuple(state.pop(name) for name in CLASS_FACTS),
+                                           protocol=pickle.HIGHEST_PROTOCOL)
         return state
 
     def __setstate__(self, state):
+        # The attribute facts stay pickled until something reads them (__getattr__): a warm
+        # run reads them for the few classes it analyses or re-indexes, not the thousands
+        # it replays.
         self.__dict__.update(state)
         self._node = _UNSET
+
+    def __getattr__(self, name: str):
+        facts = self.__dict__.get("_facts")
+        if facts is None or name not in CLASS_FACTS:
+            raise AttributeError(name)
+        self._unpack_facts(facts)
+        return self.__dict__[name]
+
+    def _unpack_facts(self, facts: bytes) -> None:
+        from .cache import load_entry  # the allow-list unpickler; cache.py needs nothing of ours
+
+        del self.__dict__["_facts"]
+        values = dict(zip(CLASS_FACTS, load_entry(facts)))
+        # Restored facts are read, never added to (a re-read class starts from reset_attributes):
+        # an empty set can be the one empty frozenset, and the names shared.
+        for name in ("static_attrs", "mutated_attrs", "instance_attrs"):
+            if not values[name]:
+                values[name] = _EMPTY
+        for name in ("attrs", "init_kinds", "constants_assigned", "class_constants"):
+            values[name] = _interned_keys(values[name])
+        for name, value in values.items():
+            if name not in self.__dict__:  # set since (reset_attributes): that wins
+                self.__dict__[name] = value
 
     def __repr__(self) -> str:
         return f"<ClassInfo {self.qualname}>"
@@ -298,6 +342,9 @@ class ModuleInfo:
         return state
 
     def __setstate__(self, state):
+        state["attribute_reads"] = _interned_keys(state["attribute_reads"])
+        state["imports"] = {sys.intern(k): sys.intern(v) if type(v) is str else v
+                            for k, v in _interned_keys(state["imports"]).items()}
         self.__dict__.update(state)
         self._tree = _UNSET
 

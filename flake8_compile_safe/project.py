@@ -14,6 +14,7 @@ import os
 import re
 from pathlib import Path
 
+from .astwalk import walk
 from .external import ExternalClasses, is_torch_module_name
 from .imports import ImportResolver, ModuleNamer, find_project_root
 from .model import ClassInfo, FunctionInfo, ModuleInfo, recording
@@ -47,8 +48,9 @@ def non_self_attribute_reads(tree: ast.Module | None) -> dict[str, int]:
     found: dict[str, int] = {}
     if tree is None:
         return found
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and not (isinstance(node.value, ast.Name) and node.value.id == "self"):
+    attribute, name = ast.Attribute, ast.Name
+    for node in walk(tree):
+        if type(node) is attribute and not (type(node.value) is name and node.value.id == "self"):
             found.setdefault(node.attr, node.lineno)
     return found
 
@@ -82,6 +84,7 @@ class ProjectIndex:
         self._mro_cache: dict[str, list[ClassInfo]] = {}
         self._lookup_cache: dict[str, object] = {}
         self._subclasses: dict[str, list[ClassInfo]] | None = None
+        self._with_in_mro: dict[str, list[ClassInfo]] | None = None
         self._overrides_cache: dict[tuple[str, str], list[FunctionInfo]] = {}
         self._type_args: dict[str, dict[str, str]] = {}
 
@@ -269,6 +272,7 @@ class ProjectIndex:
         self._mro_cache.clear()
         self._lookup_cache.clear()
         self._subclasses = None
+        self._with_in_mro = None
         self._overrides_cache.clear()
 
     # -- lookups ------------------------------------------------------------------------------
@@ -321,6 +325,17 @@ class ProjectIndex:
             stack.extend(b for b in (self.lookup_class(name) for name in current.bases) if b)
         self._mro_cache[klass.qualname] = order
         return order
+
+    def with_in_mro(self, qualname: str) -> list[ClassInfo]:
+        """Every class whose MRO holds a class named ``qualname`` (itself included), in ``classes()``
+        order; built once for all names (asked per class, the scan was quadratic)."""
+        if self._with_in_mro is None:
+            table: dict[str, list[ClassInfo]] = {}
+            for cls in self.classes():
+                for name in dict.fromkeys(c.qualname for c in self.mro(cls)):
+                    table.setdefault(name, []).append(cls)
+            self._with_in_mro = table
+        return self._with_in_mro.get(qualname, [])
 
     def subclasses(self, klass: ClassInfo) -> list[ClassInfo]:
         """Every project class that derives from ``klass``, directly or not."""

@@ -6,12 +6,18 @@ called, calls followed, a skip) and what it depended on: the files whose ASTs it
 their content hashes, and the callee summaries it used, with their values. It is replayed when
 those files are unchanged and those summaries still have the same values (recomputed if they
 must be): an edit that leaves a callee's return value alone invalidates nothing upstream.
+
+Records and summaries read from the cache stay pickled (``bytes``, one per context) until the
+walk asks for that one, and a replayed one is kept as those bytes: a warm run over a large
+tree holds tens of thousands of them, at a fifth of the memory their objects would take.
 """
 
 from __future__ import annotations
 
+import pickle
 from typing import TYPE_CHECKING
 
+from .cache import load_entry
 from .callgraph import Context
 from .model import QUERY_ANSWERS
 from .project import ProjectIndex
@@ -39,10 +45,13 @@ class ReachMemo:
 
     def summary(self, ctx: Context, graph):
         """What a call returns, from the last run, while what it read and used is unchanged."""
-        stored = self.summaries.get(ctx.key)
-        if stored is None or not self._still_valid(stored[1], stored[2], graph, ctx.key):
+        packed = self.summaries.get(ctx.key)
+        if packed is None:
             return None
-        self.kept_summaries.setdefault(ctx.func.module.path_str, {})[ctx.key] = stored
+        stored = unpack(packed)
+        if not self._still_valid(stored[1], stored[2], graph, ctx.key):
+            return None
+        self.kept_summaries.setdefault(ctx.func.module.path_str, {})[ctx.key] = packed
         return stored[0]
 
     def store_summary(self, ctx: Context, value, read, uses) -> None:
@@ -50,10 +59,10 @@ class ReachMemo:
             value, self._reads(read), self._uses(uses))
 
     def replay(self, ctx: Context, graph):
-        record = self.records.get(ctx.key)
-        if record is None:
+        packed = self.records.get(ctx.key)
+        if packed is None:
             return None
-        reads, uses, hits, calls, skipped, successors = record
+        reads, uses, hits, calls, skipped, successors = unpack(packed)
         if not self._still_valid(reads, uses, graph, ctx.key):
             return None
         contexts = []
@@ -63,7 +72,7 @@ class ReachMemo:
                 return None  # cannot happen with unchanged facts; analyse rather than guess
             contexts.append((callee, step))
         self.stats.replayed += 1
-        self._keep(ctx, record)
+        self._keep(ctx, packed)
         return list(hits), calls, skipped, contexts
 
     def store(self, ctx: Context, hits, calls, skipped, successors, read, uses) -> None:
@@ -127,3 +136,17 @@ class ReachMemo:
                     f.qualname: f for f in module.all_functions()}
             return table.get(spec[1])
         return resolve_spec(self.index, spec)
+
+
+def pack(stored) -> bytes:
+    """One record or summary as the cache keeps it (already packed ones pass through)."""
+    return stored if isinstance(stored, bytes) else pickle.dumps(stored, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack(stored):
+    """The record or summary itself; through the cache's allow-list unpickler (:mod:`.cache`)."""
+    return load_entry(stored) if isinstance(stored, bytes) else stored
+
+
+def packed(table: dict) -> dict:
+    return {key: pack(stored) for key, stored in table.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from .astwalk import child_nodes
 from .project import ClassInfo, FunctionInfo, ModuleInfo, ProjectIndex, dotted
 
 COMPILE_FUNCS = {"torch.compile"}
@@ -82,7 +83,7 @@ def _compile_calls(module: ModuleInfo):
     """Yield (call, enclosing class, enclosing function) for each ``torch.compile(x)``."""
 
     def visit(node, cls, func):
-        for child in ast.iter_child_nodes(node):
+        for child in child_nodes(node):
             if isinstance(child, ast.ClassDef):
                 visit(child, module.classes.get(child.name) if cls is None else cls, func)
             elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):

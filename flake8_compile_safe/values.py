@@ -186,9 +186,13 @@ def class_val(qualnames, hier: bool) -> Val:
     return Val(cls=names[0], alts=tuple(names[1:]), hier=hier)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StaticKind:
-    """What an annotation or an assigned expression says an attribute holds (index time)."""
+    """What an annotation or an assigned expression says an attribute holds (index time).
+
+    Slotted, and one object per distinct value when read from the cache (``__reduce__``): a
+    warm run holds tens of thousands of them, most alike.
+    """
 
     kind: str | None = None  # TENSOR, BUFFER, PARAMETER, MODULE, LIST, DICT, INT, NONE or None
     classes: tuple[str, ...] = ()  # project classes (qualnames)
@@ -205,6 +209,25 @@ class StaticKind:
     @property
     def type_name(self) -> str | None:
         return self.classes[0] if self.classes else None
+
+    def __reduce__(self):
+        return (_static_kind, tuple(getattr(self, name) for name in self.__slots__))
+
+
+_SHARED_KINDS: dict = {}
+
+
+def _static_kind(*fields) -> StaticKind:
+    constant = fields[7]
+    # By type too: 1 == True, and a flag must come back as the literal it was.
+    key = (*fields[:7], type(constant), repr(constant), *fields[8:])
+    try:
+        found = _SHARED_KINDS.get(key)
+    except TypeError:  # unhashable: keep its own object
+        return StaticKind(*fields)
+    if found is None:
+        found = _SHARED_KINDS[key] = StaticKind(*fields)
+    return found
 
 
 UNKNOWN = StaticKind()

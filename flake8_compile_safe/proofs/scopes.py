@@ -5,17 +5,38 @@ from __future__ import annotations
 import ast
 import weakref
 
+from ..astwalk import child_nodes
 
-def scope_nodes(func: ast.AST):
-    """Every node of ``func``'s own scope (not nested functions, classes, lambdas, comprehensions)."""
-    stack = list(ast.iter_child_nodes(func))
+
+# Keyed by the def node: an entry goes with its tree (a released index frees both).
+_SCOPES: "weakref.WeakKeyDictionary[ast.AST, list[ast.AST]]" = weakref.WeakKeyDictionary()
+_NEW_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp,
+               ast.DictComp, ast.GeneratorExp)
+
+
+def scope_nodes(func: ast.AST) -> list[ast.AST]:
+    """Every node of ``func``'s own scope (not nested functions, classes, lambdas, comprehensions).
+
+    Computed once per def (the rules ask for the same function's nodes again and again); the
+    order is that of a depth-first walk, last child first.
+    """
+    if not isinstance(func, ast.AST):
+        return _scope_nodes(func)  # fails as ast.iter_child_nodes would (AttributeError)
+    found = _SCOPES.get(func)
+    if found is None:
+        found = _SCOPES[func] = _scope_nodes(func)
+    return found
+
+
+def _scope_nodes(func: ast.AST) -> list[ast.AST]:
+    out = []
+    stack = child_nodes(func)
     while stack:
         node = stack.pop()
-        yield node
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp,
-                             ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-            continue
-        stack.extend(ast.iter_child_nodes(node))
+        out.append(node)
+        if not isinstance(node, _NEW_SCOPES):
+            stack.extend(child_nodes(node))
+    return out
 
 
 class Bindings:

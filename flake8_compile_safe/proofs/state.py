@@ -46,7 +46,7 @@ class AttributeUses:
         self.non_self: dict[str, list[tuple[str, int]]] = _ReadsByName()
         for module in index.modules.values():
             for name, line in module.attribute_reads.items():
-                self.non_self.setdefault(name, []).append((str(module.path), line))
+                self.non_self.setdefault(name, []).append((module.path_str, line))  # one string per file
 
 
 _USES: "weakref.WeakKeyDictionary[ProjectIndex, AttributeUses]" = weakref.WeakKeyDictionary()

@@ -305,8 +305,8 @@ def related_classes(index: ProjectIndex, klass: ClassInfo) -> list[ClassInfo]:
     """The class, its project bases and its project subclasses: every method that can touch ``self.x``."""
     out = list(index.mro(klass))
     names = {c.qualname for c in out}
-    for other in index.classes():
-        if other.qualname not in names and any(c.qualname == klass.qualname for c in index.mro(other)):
+    for other in index.with_in_mro(klass.qualname):
+        if other.qualname not in names:
             out.append(other)
             names.add(other.qualname)
     return out

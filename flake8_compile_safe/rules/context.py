@@ -48,10 +48,16 @@ class RuleContext:
         self.module = analyzer.module
         self.index = analyzer.index
         self.self_cls = analyzer.ctx.self_cls
+        self._nodes = None
 
     # -- the statement -------------------------------------------------------------------------
     def nodes(self, *types: type) -> list[ast.AST]:
-        return self._an.nodes(self.stmt).of(*types)
+        found = self._nodes  # every rule asks: fetch the statement's buckets once
+        if found is None:
+            found = self._nodes = self._an.nodes(self.stmt)
+        if len(types) == 1:
+            return found.by_type.get(types[0], [])
+        return found.of(*types)
 
     # -- values --------------------------------------------------------------------------------
     def value(self, expr: ast.expr | None) -> Val:

@@ -1,0 +1,74 @@
+"""The hand-rolled walks visit exactly what ``ast`` visits, in the same order (findings depend on it)."""
+
+import ast
+from pathlib import Path
+
+import flake8_compile_safe
+from flake8_compile_safe.astwalk import child_nodes, walk
+from flake8_compile_safe.project import ProjectIndex
+from flake8_compile_safe.proofs.scopes import scope_nodes
+from flake8_compile_safe.proofs.tensors import related_classes
+
+PACKAGE = Path(flake8_compile_safe.__file__).parent
+TRICKY = '''\
+match x:
+    case [1, *rest] if rest:
+        pass
+    case {"a": b, **kw}:
+        pass
+try:
+    pass
+except* ValueError as e:
+    pass
+def f(a: int = 1, /, *b, c, **d) -> "T":
+    global g
+    return lambda y: [z async for z in y if z]
+'''
+
+
+def _trees():
+    yield ast.parse(TRICKY)
+    for path in sorted(PACKAGE.rglob("*.py"))[:60]:
+        yield ast.parse(path.read_text())
+
+
+def test_child_nodes_and_walk_match_ast():
+    for tree in _trees():
+        assert [id(n) for n in walk(tree)] == [id(n) for n in ast.walk(tree)]
+        for node in ast.walk(tree):
+            assert [id(c) for c in child_nodes(node)] == [id(c) for c in ast.iter_child_nodes(node)]
+
+
+def _reference_scope_nodes(func):
+    stack = list(ast.iter_child_nodes(func))
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp,
+                                 ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def test_scope_nodes_match_the_generator_they_replace_and_are_computed_once():
+    for tree in _trees():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                first = scope_nodes(node)
+                assert [id(n) for n in first] == [id(n) for n in _reference_scope_nodes(node)]
+                assert scope_nodes(node) is first
+
+
+def test_related_classes_are_the_mro_then_the_subclasses_in_index_order(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "a.py").write_text("class Base:\n    pass\n\n\nclass Mid(Base):\n    pass\n")
+    (tmp_path / "pkg" / "b.py").write_text(
+        "from pkg.a import Base, Mid\n\n\nclass Leaf(Mid):\n    pass\n\n\nclass Other:\n    pass\n\n\n"
+        "class Both(Other, Base):\n    pass\n")
+    index = ProjectIndex.build(tmp_path)
+    by_name = {c.name: c for c in index.classes()}
+    names = lambda klass: [c.name for c in related_classes(index, by_name[klass])]  # noqa: E731
+    assert names("Base") == ["Base", "Mid", "Leaf", "Both"]
+    assert names("Mid") == ["Mid", "Base", "Leaf"]
+    assert names("Both") == ["Both", "Other", "Base"]
+    assert names("Other") == ["Other", "Both"]
