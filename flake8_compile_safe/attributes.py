@@ -71,10 +71,13 @@ class AttributeCollector:
         param_annotations = {a.arg: a.annotation for a in params if a.annotation is not None}
         in_init = method.name in INIT_METHODS
         static_locals: set[str] = set()
-        loops: dict[str, ast.expr] = {}  # loop variable -> what it iterates over
+        loops: dict[int, ast.expr] = {}  # id of a call in a loop body on the loop variable -> what the loop iterates
         for node in iter_method_statements(method.node.body):
             if isinstance(node, (ast.For, ast.AsyncFor)) and isinstance(node.target, ast.Name):
-                loops[node.target.id] = node.iter
+                for inner in (n for st in node.body for n in ast.walk(st)):
+                    if (isinstance(inner, ast.Call) and inner.args and isinstance(inner.args[0], ast.Name)
+                            and inner.args[0].id == node.target.id):
+                        loops[id(inner)] = node.iter
             if isinstance(node, ast.Expr):
                 node = node.value  # self.register_buffer(...), mark_static_address(...)
             if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
@@ -134,8 +137,8 @@ class AttributeCollector:
                 self.index.globally_static_attrs.add(marked.attr)
             elif isinstance(marked, ast.Name):
                 static_locals.add(marked.id)
-                if marked.id in loops:  # for t in (*self.keys, *self.values): mark_static_address(t)
-                    self._mark_iterated(klass, loops[marked.id], self_name, static_locals)
+                if id(node) in loops:  # for t in (*self.keys, *self.values): mark_static_address(t)
+                    self._mark_iterated(klass, loops[id(node)], self_name, static_locals)
         elif (callee == "setattr" and len(node.args) == 3 and _is_self(node.args[0], self_name)
               and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)):
             kind = self.kinds.assigned(module, node.args[2], param_annotations, self_name)
