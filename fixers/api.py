@@ -75,6 +75,7 @@ class FixReport:
     unfixed: list[Unfixed] = field(default_factory=list)
     findings: int = 0  # selected findings in the paths
     recipe_findings: int = 0  # findings in files a recipe rewrote as a whole
+    declined: list[str] = field(default_factory=list)  # recipe rewrites recognised but not done, with why
 
     @property
     def changed(self) -> list[FileOutcome]:
@@ -226,6 +227,7 @@ class Planner:
         self.ledger = Ledger(strategy)
         self.recipes = [r for r in all_recipes()
                         if strategy in r.strategies and any(self.selected(c) for c in r.codes)]
+        self.declined: list[str] = []
 
     def __len__(self) -> int:
         return len(self.files)
@@ -345,6 +347,7 @@ class Planner:
                 continue
             owned |= res.owned
             new_modules.update(res.modules)
+            self.declined += res.declined
             for fix in res.applied:
                 applied.setdefault(fix.path, []).append(fix)
         for item in held:
@@ -357,7 +360,7 @@ class Planner:
         order = {p: i for i, p in enumerate([*self.not_python, *self.files])}
         unfixed = self.ledger.unfixed()
         return FixReport(sorted(outcomes, key=lambda o: order.get(o.path, 0)), self.strategy, self.analysis,
-                         unfixed, self.ledger.total, self.ledger.recipe_count)
+                         unfixed, self.ledger.total, self.ledger.recipe_count, list(self.declined))
 
 
 def plan(paths: Iterable[str], strategy: str = "tensor-index", select=None, ignore=None,

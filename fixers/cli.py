@@ -131,6 +131,7 @@ def summary(report: api.FixReport, dry: bool, secs: float, verbose: bool) -> lis
     lines = [f"compile-safe-fix: {len(report.files)} file(s) checked, {len(changed)} {verb} "
              f"({len(report.applied)} fix(es), strategy {report.strategy}), {len(report.errors)} skipped "
              f"[analysis: {report.analysis}; {secs:.1f}s]"]
+    lines += [f"compile-safe-fix: {why}" for why in report.declined]
     if verbose:
         lines += [f"  fixed: {a.describe()}" for a in report.applied]
     unsafe_applied = [a for a in report.applied if a.why_unsafe]

@@ -71,7 +71,13 @@ class AttributeCollector:
         param_annotations = {a.arg: a.annotation for a in params if a.annotation is not None}
         in_init = method.name in INIT_METHODS
         static_locals: set[str] = set()
+        loops: dict[int, ast.expr] = {}  # id of a call in a loop body on the loop variable -> what the loop iterates
         for node in iter_method_statements(method.node.body):
+            if isinstance(node, (ast.For, ast.AsyncFor)) and isinstance(node.target, ast.Name):
+                for inner in (n for st in node.body for n in ast.walk(st)):
+                    if (isinstance(inner, ast.Call) and inner.args and isinstance(inner.args[0], ast.Name)
+                            and inner.args[0].id == node.target.id):
+                        loops[id(inner)] = node.iter
             if isinstance(node, ast.Expr):
                 node = node.value  # self.register_buffer(...), mark_static_address(...)
             if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
@@ -87,7 +93,7 @@ class AttributeCollector:
                               and isinstance(value, ast.Name) and value.id in static_locals):
                             klass.static_attrs.add(_self_attr(elt.value, self_name))
             elif isinstance(node, ast.Call):
-                self._call(klass, node, module, param_annotations, self_name, static_locals)
+                self._call(klass, node, module, param_annotations, self_name, static_locals, loops)
 
     def _assignment(self, klass, attr, node, value, param_annotations, self_name, in_init, static_locals):
         module = klass.module
@@ -114,7 +120,7 @@ class AttributeCollector:
         if not in_init:
             klass.mutated_attrs.add(attr)
 
-    def _call(self, klass, node: ast.Call, module, param_annotations, self_name, static_locals) -> None:
+    def _call(self, klass, node: ast.Call, module, param_annotations, self_name, static_locals, loops) -> None:
         callee = dotted(node.func)
         resolved = module.resolve(callee) if callee else ""
         name = callee.rsplit(".", 1)[-1] if callee else ""
@@ -131,6 +137,8 @@ class AttributeCollector:
                 self.index.globally_static_attrs.add(marked.attr)
             elif isinstance(marked, ast.Name):
                 static_locals.add(marked.id)
+                if id(node) in loops:  # for t in (*self.keys, *self.values): mark_static_address(t)
+                    self._mark_iterated(klass, loops[id(node)], self_name, static_locals)
         elif (callee == "setattr" and len(node.args) == 3 and _is_self(node.args[0], self_name)
               and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)):
             kind = self.kinds.assigned(module, node.args[2], param_annotations, self_name)
@@ -144,6 +152,22 @@ class AttributeCollector:
                 kind = self.kinds.assigned(module, added, param_annotations, self_name)
                 if kind.classes:
                     self._note(klass, attr, StaticKind(elems=kind.classes))
+
+    @staticmethod
+    def _mark_iterated(klass, iterable: ast.expr, self_name, static_locals: set[str]) -> None:
+        """Every element of ``iterable`` is marked static: the containers it names hold static tensors."""
+        parts = iterable.elts if isinstance(iterable, (ast.Tuple, ast.List)) else [iterable]
+        for part in parts:
+            if isinstance(part, ast.Starred):
+                part = part.value
+            if (isinstance(part, ast.Call) and isinstance(part.func, ast.Attribute) and not part.args
+                    and part.func.attr == "values"):
+                part = part.func.value  # for t in self.buffers.values()
+            attr = _self_attr(part, self_name)
+            if attr is not None:
+                klass.static_attrs.add(attr)
+            elif isinstance(part, ast.Name):
+                static_locals.add(part.id)  # a local list, stored on self afterwards
 
     def _note(self, klass, attr: str, kind: StaticKind) -> None:
         old = klass.attrs.get(attr)

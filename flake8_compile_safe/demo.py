@@ -86,6 +86,8 @@ def step_fix(family: Family, source: Path, dest: Path):
             print(f"  fix: {note}")
     for error in fixed.errors:
         print(f"  skipped: {error}")
+    for why in fixed.declined:
+        print(f"  not rewritten: {why}")
     print(f"-- the fixed copy is kept in {dest} (every change: diff -ru {source / family.package} "
           f"{dest / family.package}); the next run replaces it", flush=True)
     return fixed

@@ -51,3 +51,17 @@ def test_generic_core_names_no_model():
             text = path.read_text().lower()
             offenders += [f"{path.relative_to(REPO)}: {name}" for name in families if name.lower() in text]
     assert not offenders, offenders
+
+
+def test_recipe_note_finds_the_class_by_its_whole_name():
+    import libcst as cst
+
+    from flake8_compile_safe.fixers.recipes import RecipeResult
+
+    module = cst.parse_module("class TransformerLayer:\n    pass\n\n\nclass Transformer(object):\n    pass\n")
+    result = RecipeResult()
+    result.note("TCS002", "t.py", module, "Transformer", "what", "toto")
+    result.note("TCS002", "t.py", module, "TransformerLayer", "what", "toto")
+    assert [a.line for a in result.applied] == [5, 1]
+    result.decline("toto", "static decode not applied (why)")
+    assert result.declined == ["recipe toto: static decode not applied (why)"]

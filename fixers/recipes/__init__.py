@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -25,12 +26,18 @@ class RecipeResult:
     modules: dict[str, cst.Module] = field(default_factory=dict)
     applied: list[AppliedFix] = field(default_factory=list)
     owned: set[str] = field(default_factory=set)  # paths the recipe recognised: the rule fixes keep off
+    declined: list[str] = field(default_factory=list)  # "recipe NAME: what was not rewritten, and why"
 
     def note(self, code: str, path: str, module: cst.Module, class_name: str, what: str, recipe: str) -> None:
         """Record one rewrite of ``class_name`` (its line is looked up in ``module``)."""
-        line = next((i for i, text in enumerate(module.code.splitlines(), 1)
-                     if text.lstrip().startswith(f"class {class_name}")), 1)
+        # the whole name: ``class Transformer`` must not land on an earlier ``class TransformerLayer``
+        header = re.compile(rf"\s*class\s+{re.escape(class_name)}\s*[(:]")
+        line = next((i for i, text in enumerate(module.code.splitlines(), 1) if header.match(text)), 1)
         self.applied.append(AppliedFix(code, path, line, f"recipe:{recipe}", what))
+
+    def decline(self, recipe: str, why: str) -> None:
+        """Record a rewrite the recipe recognised but left undone, with why (printed to the user)."""
+        self.declined.append(f"recipe {recipe}: {why}")
 
 
 class Recipe:

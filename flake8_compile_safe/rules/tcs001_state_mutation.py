@@ -265,6 +265,24 @@ class Model(torch.nn.Module):
         out.hidden[0] = 1  # an object this call created: not an input
         return out
 ''', "tensors marked static through a local, and fresh objects"),
+        Example('''\
+import torch
+
+
+class KVCache:
+    def __init__(self, layers):
+        self.keys = [torch.zeros(8, 4) for _ in range(layers)]
+        self.values = [torch.zeros(8, 4) for _ in range(layers)]
+        for buffer in (*self.keys, *self.values):
+            torch._dynamo.mark_static_address(buffer)
+
+
+class Model(torch.nn.Module):
+    def forward(self, x, pos, cache: KVCache):
+        cache.keys[0].index_copy_(0, pos, x)  # every element was marked static in the loop
+        cache.values[0].index_copy_(0, pos, x)
+        return x
+''', "buffers marked static in a loop over the lists that hold them"),
     )
 
     def check(self, stmt, ctx):

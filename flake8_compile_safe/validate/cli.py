@@ -248,6 +248,8 @@ def run_fixer(original: Path, dest: Path, strategy: str) -> FixedCopy:
         print(line, flush=True)
     for error in fixed.errors:
         _progress(f"skipped by the fixer: {error}")
+    for why in fixed.declined:
+        _progress(f"not rewritten by the fixer: {why}")
     return fixed
 
 

@@ -41,6 +41,7 @@ class FixedCopy:
     changes: list[FileChange]
     fixes: int
     errors: list[str]
+    declined: list[str] = field(default_factory=list)  # recipe rewrites recognised but not done, with why
 
     def summary(self) -> str:
         added = sum(c.added for c in self.changes)
@@ -70,7 +71,7 @@ class FixedCopy:
     def to_json(self) -> dict:
         return {"strategy": self.strategy, "seconds": round(self.seconds, 2), "dest": str(self.dest),
                 "files": self.files_checked, "changed": len(self.changes), "fixes": self.fixes,
-                "analysis": self.analysis, "errors": self.errors,
+                "analysis": self.analysis, "errors": self.errors, "declined": self.declined,
                 "diffstat": [{"path": c.path, "added": c.added, "removed": c.removed, "notes": c.notes}
                              for c in self.changes]}
 
@@ -125,7 +126,7 @@ def fix_copy(source: Path, dest: Path, strategy: str = "tensor-index") -> FixedC
         rel = os.path.relpath(os.path.abspath(outcome.path), dest)
         changes.append(FileChange(rel, added, removed, [_note(a, rel) for a in outcome.applied]))
     return FixedCopy(source, dest, strategy, seconds, len(report.files), report.analysis, changes,
-                     len(report.notes), [o.error for o in report.errors if o.error])
+                     len(report.notes), [o.error for o in report.errors if o.error], list(report.declined))
 
 
 def _note(applied, rel: str) -> str:

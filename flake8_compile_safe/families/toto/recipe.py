@@ -439,8 +439,9 @@ class TotoRecipe(Recipe):
                     result.note("TCS001", path, modules[path], cls.name.value,
                                 "cache methods -> @torch.compiler.disable", self.name)
             return result
-        if not attns:
-            return result  # the cache rewrite changes what readers get: never do half of it
+        if not attns:  # the cache rewrite changes what readers get: never do half of it
+            result.decline(self.name, "a KV-cache class but no attention class that appends to it: not rewritten")
+            return result
         static_parts = []
         for path, cls in caches:
             new = rewrite_cache_tensor_index(cls)
@@ -469,6 +470,8 @@ class TotoRecipe(Recipe):
         sd = static_decode.StaticDecode(modules, result.modules)
         self.static_decode_declined = sd.run(caches)
         if self.static_decode_declined:
+            result.decline(self.name, f"static decode not applied ({self.static_decode_declined}); "
+                                      "the tensor-index form stays")
             return
         result.modules.update(sd.changed)
         result.owned.update(sd.changed)
