@@ -48,7 +48,9 @@ class ComprehensionInSkippedFrame(Rule):
     fix = "remove the break the function's try block or loop reaches, or write the comprehension as a plain loop"
     what_it_does = (
         "Flags, on a compiled path, a list/set/dict comprehension or generator expression that reads a tensor-holding "
-        "name (`torch`, or `self` of an `nn.Module` method) in a function whose frame dynamo skips because "
+        "name (`torch`, or `self` of an `nn.Module` method) and iterates something the code proves is not a tuple, "
+        "a tensor or a range (a dict or a view of one, a list, a set, a string, `zip`, `enumerate`, a name assigned "
+        "one of those, or the result of a call annotated to return one) in a function whose frame dynamo skips because "
         "a graph break the other rules found happens while the function's `try` block or loop runs: either the break "
         "is in the function itself, inside a `try` body or a loop, or the function is a decorator's wrapper whose "
         "`try` body calls the wrapped function, and the decorated function reaches a break. On Python 3.12 and "
@@ -71,10 +73,13 @@ import torch
 from torch import nn
 
 
+RECORDED = {"router_logits": True}
+
+
 def record_outputs(func):
     @functools.wraps(func)
     def wrapper(self, *args, **kwargs):
-        flags = {name: getattr(self, name, False) for name in ("a", "b")}  # TCS014
+        flags = {name: getattr(self, name, False) for name in RECORDED}  # TCS014
         try:
             out = func(self, *args, **kwargs)
         finally:
@@ -86,9 +91,9 @@ def record_outputs(func):
 
 class Router(nn.Module):
     @record_outputs
-    def forward(self, x):
-        counts = x.sum(0).tolist()  # the graph break inside the wrapper's try block
-        return x.split(counts)
+    def forward(self, ids):
+        sizes = torch.bincount(ids, minlength=4).tolist()  # the graph break inside the wrapper's try block
+        return ids.sort().values.split(sizes)
 
 
 class Model(nn.Module):
@@ -96,8 +101,8 @@ class Model(nn.Module):
         super().__init__()
         self.router = Router()
 
-    def forward(self, x):
-        return self.router(x)
+    def forward(self, ids):
+        return self.router(ids)
 '''),
         Example('''\
 import torch
@@ -109,7 +114,7 @@ class Sampler(nn.Module):
         for _ in range(steps):
             n = int(x.sum().item())  # breaks inside the loop: dynamo skips the frame
             x = x[:n]
-        return [torch.relu(t) for t in x]  # TCS014
+        return [torch.relu(t) for t in list(x)]  # TCS014
 '''),
     )
     VALID = (
@@ -133,7 +138,7 @@ from torch import nn
 def timed(func):
     @functools.wraps(func)
     def wrapper(self, *args, **kwargs):
-        names = [name for name in ("a", "b")]  # reads no tensor, module or torch: dynamo leaves it alone
+        names = [name for name in ["a", "b"]]  # reads no tensor, module or torch: dynamo leaves it alone
         try:
             return func(self, *args, **kwargs)
         finally:
@@ -147,6 +152,18 @@ class Block(nn.Module):
     def forward(self, x):
         return x.sum(0).tolist()
 '''),
+        Example('''\
+import torch
+from torch import nn
+
+
+class Sampler(nn.Module):
+    def forward(self, x, steps: int):
+        for _ in range(steps):
+            n = int(x.sum().item())  # the frame is skipped, but a tuple, a tensor or a range iterates fine
+            x = x[:n]
+        return [torch.relu(t) for t in x], [torch.relu(x) for _ in range(steps)]
+''', note="dynamo takes a tuple, tensor or range iterator as a frame input; only other iterables are flagged"),
     )
 
     def check(self, stmt, ctx):
@@ -168,7 +185,8 @@ class Block(nn.Module):
             lines = breaking_lines.get(func.qualname, ())
             if any(_in_regions(line, _break_regions(func.node)) for line in lines):
                 for node in _comprehensions(func.node.body):
-                    if _holds_tensor(node, func.module, module_self):
+                    if _holds_tensor(node, func.module, module_self) and \
+                            _not_a_tuple(node.generators[0].iter, func.node, func.module, facts.index):
                         yield self._finding(node, func.module.path, func.qualname, func.lineno, item,
                                             f"comprehension in `{func.display}`, which dynamo skips after the break "
                                             f"at line {min(lines)}")
@@ -181,7 +199,8 @@ class Block(nn.Module):
                 for wrapper in _wrappers(decorator.node):
                     wrapper_self = wrapper.args.args[0].arg if module_self and wrapper.args.args else None
                     for node in _comprehensions(wrapper.body):
-                        if _holds_tensor(node, decorator.module, wrapper_self):
+                        if _holds_tensor(node, decorator.module, wrapper_self) and \
+                                _not_a_tuple(node.generators[0].iter, wrapper, decorator.module, facts.index):
                             yield self._finding(node, decorator.module.path, f"{decorator.qualname}.{wrapper.name}",
                                                 wrapper.lineno, item,
                                                 f"comprehension in `{decorator.name}`'s wrapper, skipped after the "
@@ -290,3 +309,62 @@ def _holds_tensor(comp, module, self_name: str | None) -> bool:
     if self_name and self_name in names:
         return True
     return any(module.resolve(name) in _TORCH_MODULES for name in names)
+
+
+_BUILDS_ITERABLE = {"list", "dict", "set", "frozenset", "sorted", "zip", "enumerate", "reversed", "map", "filter"}
+_VIEWS = {"items", "keys", "values"}
+_RETURNS_ITERABLE = {"dict", "list", "set", "frozenset", "str", "Dict", "List", "Set", "FrozenSet", "Mapping",
+                     "MutableMapping", "Sequence", "Iterator", "Iterable"}
+
+
+def _not_a_tuple(expr, scope, module, index, depth: int = 0) -> bool:
+    """The comprehension iterates something the code proves is not a tuple, a tensor or a range.
+
+    Dynamo takes a tuple iterator (a tensor iterates as one) or a range iterator as a frame input;
+    the iterator of a dict, a dict view, a list, a set, a string, zip or enumerate it does not.
+    """
+    if depth > 3:
+        return False
+    if isinstance(expr, (ast.List, ast.Set, ast.Dict, ast.ListComp, ast.SetComp, ast.DictComp, ast.JoinedStr)):
+        return True
+    if isinstance(expr, ast.Constant):
+        return isinstance(expr.value, str)
+    if isinstance(expr, ast.Name):
+        values = _assigned(expr.id, _walk_scope(scope.body))
+        if not values and module.tree is not None:  # a module global
+            values = _assigned(expr.id, module.tree.body)
+        return len(values) == 1 and _not_a_tuple(values[0], scope, module, index, depth + 1)
+    if isinstance(expr, ast.BoolOp):  # `x or {}`: every operand must be proven
+        return all(_not_a_tuple(v, scope, module, index, depth + 1) for v in expr.values)
+    if not isinstance(expr, ast.Call):
+        return False
+    if isinstance(expr.func, ast.Name) and expr.func.id in _BUILDS_ITERABLE:
+        return True
+    if isinstance(expr.func, ast.Attribute) and expr.func.attr in _VIEWS and not expr.args:
+        return True
+    target = _call_target(expr.func, module, index)
+    returns = getattr(target.node, "returns", None) if target is not None and target.node is not None else None
+    if isinstance(returns, ast.Subscript):
+        returns = returns.value
+    name = returns.id if isinstance(returns, ast.Name) else returns.attr if isinstance(returns, ast.Attribute) else None
+    return name in _RETURNS_ITERABLE
+
+
+def _assigned(name: str, nodes) -> list[ast.expr]:
+    return [node.value for node in nodes if isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)]
+
+
+def _call_target(func, module, index):
+    """The project function a call runs: a module function, or a method of a module-level instance."""
+    if isinstance(func, ast.Name):
+        return index.lookup_function(module.resolve(func.id))
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+        return None
+    tree = module.tree
+    for node in tree.body if tree is not None else ():
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name) \
+                and any(isinstance(t, ast.Name) and t.id == func.value.id for t in node.targets):
+            klass = index.lookup_class(module.resolve(node.value.func.id))
+            return index.find_method(klass, func.attr) if klass is not None else None
+    return None
