@@ -27,7 +27,11 @@ finding on an executed line that the normal run leaves unconfirmed and the count
 confirms (an event within 2 lines, a predicted CUDA-graph skip, a guard on its state) is
 reported separately too: that code runs in frames the flagged break made dynamo skip.
 
-    python benchmarks/recall.py [--only FAMILY[:WORKLOAD] ...] [--json OUT] [--keep DIR] [--no-counterfactual]
+A counterfactual run that does not complete (the workload fails under the switches) explains
+nothing: its row shows "-" and the JSON says why.
+
+    python benchmarks/recall.py [--only FAMILY[:WORKLOAD] ...] [--json OUT] [--keep DIR [--reuse]]
+                                [--no-counterfactual]
 
 Needs the ``validate`` and ``recall`` extras (``pip install -e '.[validate,recall]'``). Takes about
 10 minutes on 2 CPU cores (``--backend analysis``: dynamo and AOT metadata, no code generation).
@@ -139,7 +143,26 @@ def tally(run: RunResult, role: str) -> tuple[Tally, list]:
     return t, row.events
 
 
-def run_workload(family, workload: str, out: Path, timeout: int, switches: list[str] = ()) -> RunResult:
+def compare_counterfactual(run: RunResult, events, other: RunResult, switches: list[str]) -> dict:
+    """What the counterfactual run explains and confirms; only ``error`` when it did not complete.
+
+    A run that stopped part-way (dynamo, or the workload under the switches, failed) lacks the
+    events of the steps it never ran: comparing with it would count them as explained.
+    """
+    normal_row = next(r for r in run.results if r.mode != "eager")
+    other_row = next(r for r in other.results if r.mode != "eager")
+    if other_row.error:
+        return {"switches": switches, "error": other_row.error.splitlines()[0][:200]}
+    explained = explained_lines(events, other_row.events)
+    confirmed = confirmed_only_by_counterfactual(normal_row, other_row)
+    return {"switches": switches, "explained": explained, "confirmed": [u.__dict__ for u in confirmed],
+            "events": [e.__dict__ for e in other_row.events if e.kind in BREAK_KINDS + RECOMPILE_KINDS]}
+
+
+def run_workload(family, workload: str, out: Path, timeout: int, switches: list[str] = (),
+                 reuse: bool = False) -> RunResult:
+    if reuse and out.is_file():
+        return load_run(out)
     env = {**os.environ, DYNAMO_SWITCHES_ENV: ",".join(switches)}
     cmd = [sys.executable, "-m", "flake8_compile_safe.validate.cli", "--family", f"{family.name}:{workload}",
            "--no-fix", "--backend", "analysis", "--warmup", "2", "--runs", "1", "--threads", "1",
@@ -148,6 +171,10 @@ def run_workload(family, workload: str, out: Path, timeout: int, switches: list[
     if not out.is_file():
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError(f"{family.name}:{workload}: {last}")
+    return load_run(out)
+
+
+def load_run(out: Path) -> RunResult:
     data = json.loads(out.read_text())
     variant = data["variants"][0]
     return RunResult(variant["variant"], variant["factory"], variant["path"],
@@ -167,6 +194,8 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=int, default=900, help="seconds per workload")
     ap.add_argument("--no-counterfactual", action="store_true",
                     help="leave out the second run with the flagged break kinds made traceable")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --keep: read a run's JSON already in that directory instead of running it again")
     args = ap.parse_args(argv)
     work = Path(args.keep or tempfile.mkdtemp(prefix="recall-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -184,7 +213,8 @@ def main(argv=None) -> int:
         print(f"[recall] {name} ({role}) ...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         try:
-            run = run_workload(family, workload, work / f"{family.name}-{workload}.json", args.timeout)
+            run = run_workload(family, workload, work / f"{family.name}-{workload}.json", args.timeout,
+                               reuse=args.reuse)
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             failures.append(str(exc).splitlines()[0])
             continue
@@ -195,21 +225,18 @@ def main(argv=None) -> int:
             print(f"[recall] {name} counterfactual ({', '.join(switches)}) ...", file=sys.stderr, flush=True)
             try:
                 other = run_workload(family, workload, work / f"{family.name}-{workload}-counterfactual.json",
-                                     args.timeout, switches)
+                                     args.timeout, switches, reuse=args.reuse)
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
                 failures.append(f"{name} counterfactual: {str(exc).splitlines()[0]}")
             else:
-                normal_row = next(r for r in run.results if r.mode != "eager")
-                other_row = next(r for r in other.results if r.mode != "eager")
-                explained = explained_lines(events, other_row.events)
-                confirmed = confirmed_only_by_counterfactual(normal_row, other_row)
-                counts.explained_breaks = len(explained["breaks"])
-                counts.explained_recompiles = len(explained["recompiles"])
-                counts.confirmed_by_counterfactual = len(confirmed)
-                counterfactual = {"switches": switches, "explained": explained,
-                                  "confirmed": [u.__dict__ for u in confirmed],
-                                  "events": [e.__dict__ for e in other_row.events
-                                             if e.kind in BREAK_KINDS + RECOMPILE_KINDS]}
+                counterfactual = compare_counterfactual(run, events, other, switches)
+                if "error" in counterfactual:
+                    print(f"[recall] {name} counterfactual did not complete: {counterfactual['error']}",
+                          file=sys.stderr, flush=True)
+                else:
+                    counts.explained_breaks = len(counterfactual["explained"]["breaks"])
+                    counts.explained_recompiles = len(counterfactual["explained"]["recompiles"])
+                    counts.confirmed_by_counterfactual = len(counterfactual["confirmed"])
         total.add(counts)
         rows.append({"workload": name, "role": role, "counts": counts, "seconds": time.perf_counter() - t0,
                      "events": [e.__dict__ for e in events if e.kind in BREAK_KINDS + RECOMPILE_KINDS],

@@ -71,3 +71,17 @@ def test_harness_switches_are_checked_before_use():
     assert apply_dynamo_switches("") == []
     with pytest.raises(WorkloadError, match="unknown switch 'suppress_errors'"):
         apply_dynamo_switches("allow_rnn,suppress_errors")
+
+
+def test_a_counterfactual_run_that_failed_part_way_explains_nothing():
+    from flake8_compile_safe.validate.records import RunResult
+
+    normal = ModeResult("v", "default")
+    normal.events = [ev("graph_break", 10, ["TCS002"], ITEM), ev("recompile", 30, [])]
+    broken = ModeResult("v", "default", error="run(compiled model) failed: IndexError: ...")
+    done = ModeResult("v", "default")
+    run = RunResult("v", "f", "p", results=[ModeResult("v", "eager"), normal])
+    failed = recall.compare_counterfactual(run, normal.events, RunResult("v", "f", "p", results=[broken]), ["x"])
+    assert set(failed) == {"switches", "error"} and failed["error"].startswith("run(compiled model) failed")
+    ok = recall.compare_counterfactual(run, normal.events, RunResult("v", "f", "p", results=[done]), ["x"])
+    assert ok["explained"]["recompiles"] == [("pkg/m.py", 30)]
