@@ -22,7 +22,8 @@ breaks, it runs a second time with the ``torch._dynamo.config`` switches that ma
 kinds traceable (``SWITCHES``: ``capture_scalar_outputs``, ``capture_dynamic_output_shape_ops``,
 ``allow_rnn``). An unflagged recompile (or break/skip) line of the normal run that is absent from
 the counterfactual run is **explained by a flagged break** (a frame that exists, or is split,
-only because of it); it is reported next to the strict figures, never folded into them. A
+only because of it), unless the same guard fails there at a line the normal run did not have
+(the hazard "moved" into the frame that now holds it: not explained); it is reported next to the strict figures, never folded into them. A
 finding on an executed line that the normal run leaves unconfirmed and the counterfactual run
 confirms (an event within 2 lines, a predicted CUDA-graph skip, a guard on its state) is
 reported separately too: that code runs in frames the flagged break made dynamo skip.
@@ -42,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -113,10 +115,31 @@ def _lines(events, kinds) -> set[tuple]:
     return {(e.file, e.line) for e in events if e.kind in kinds and e.flagged is not None}
 
 
+def reason_key(reason: str) -> str:
+    """dynamo's reason with a tensor's source path cut to its last name (``decode_caches[0].num_masked`` ->
+    ``num_masked``): the same guard failing in another frame reads the same."""
+    def last_name(match):
+        names = re.findall(r"[A-Za-z_]\w*", match.group(1))
+        return f"tensor '{names[-1] if names else match.group(1)}'"
+    return re.sub(r"tensor '([^']*)'", last_name, reason or "")
+
+
 def explained_lines(normal, counterfactual) -> dict[str, list[tuple]]:
-    """Unflagged in-tree break/skip and recompile lines of ``normal`` that ``counterfactual`` no longer has."""
-    return {name: sorted(_unflagged_lines(normal, kinds) - _lines(counterfactual, kinds), key=str)
-            for name, kinds in (("breaks", BREAK_KINDS), ("recompiles", RECOMPILE_KINDS))}
+    """Unflagged in-tree break/skip and recompile lines of ``normal`` that ``counterfactual`` no longer has.
+
+    A line whose guard fails again in the counterfactual run at a line the normal run did not have
+    (the same hazard, reported in a frame that now holds it) is "moved", not explained.
+    """
+    out = {}
+    for name, kinds in (("breaks", BREAK_KINDS), ("recompiles", RECOMPILE_KINDS)):
+        normal_lines = _lines(normal, kinds)
+        moved_reasons = {reason_key(e.reason) for e in counterfactual if e.kind in kinds and e.flagged is not None
+                         and (e.file, e.line) not in normal_lines}
+        gone = _unflagged_lines(normal, kinds) - _lines(counterfactual, kinds)
+        moved = {(e.file, e.line) for e in normal if (e.file, e.line) in gone and reason_key(e.reason) in moved_reasons}
+        out[name] = sorted(gone - moved, key=str)
+        out[f"{name}_moved"] = sorted(moved, key=str)
+    return out
 
 
 def confirmed_only_by_counterfactual(normal_row: ModeResult, counter_row: ModeResult) -> list:

@@ -45,8 +45,21 @@ def test_explained_lines_are_unflagged_lines_gone_in_the_counterfactual_run():
               ev("recompile", 31, []),  # still there: not explained
               ev("recompile", 32, ["TCS010"]),  # flagged: counted strictly, never again as explained
               ev("recompile", 33, None)]  # outside the tree: in no figure
-    counter = [ev("recompile", 31, []), ev("recompile", 99, [])]
-    assert recall.explained_lines(normal, counter) == {"breaks": [("pkg/m.py", 12)], "recompiles": [("pkg/m.py", 30)]}
+    counter = [ev("recompile", 31, []), ev("recompile", 99, [], "a new guard")]
+    assert recall.explained_lines(normal, counter) == {"breaks": [("pkg/m.py", 12)], "recompiles": [("pkg/m.py", 30)],
+                                                       "breaks_moved": [], "recompiles_moved": []}
+
+
+def test_a_guard_that_fails_again_in_a_new_frame_moved_and_is_not_explained():
+    dtype = "tensor 'decode_cache.num_masked' dtype mismatch. expected Int, actual Long"
+    prefill = "tensor 'x' size mismatch at index 1. expected 6, actual 1"
+    normal = [ev("recompile", 224, [], dtype), ev("recompile", 50, [], prefill), ev("recompile", 9, [], prefill)]
+    counter = [ev("recompile", 86, [], dtype.replace("decode_cache", "decode_caches[0]"), file="pkg/root.py"),
+               ev("recompile", 9, [], prefill)]  # the root frame's own prefill -> decode: in both runs
+    got = recall.explained_lines(normal, counter)
+    assert got["recompiles_moved"] == [("pkg/m.py", 224)]
+    assert got["recompiles"] == [("pkg/m.py", 50)]
+    assert recall.reason_key(dtype) == "tensor 'num_masked' dtype mismatch. expected Int, actual Long"
 
 
 def test_findings_confirmed_only_by_the_counterfactual_run():
@@ -84,4 +97,4 @@ def test_a_counterfactual_run_that_failed_part_way_explains_nothing():
     failed = recall.compare_counterfactual(run, normal.events, RunResult("v", "f", "p", results=[broken]), ["x"])
     assert set(failed) == {"switches", "error"} and failed["error"].startswith("run(compiled model) failed")
     ok = recall.compare_counterfactual(run, normal.events, RunResult("v", "f", "p", results=[done]), ["x"])
-    assert ok["explained"]["recompiles"] == [("pkg/m.py", 30)]
+    assert ok["explained"]["recompiles"] == [("pkg/m.py", 30)] and ok["explained"]["recompiles_moved"] == []
