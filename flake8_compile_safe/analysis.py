@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .callgraph import CallGraph, Reached
+from .callgraph import CallGraph, Reached, Skipped
 from .findings import Finding
 from .fixfacts import runs_modules
 from .project import ProjectIndex, find_project_root
@@ -112,6 +112,7 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
     for rule in rules:
         for finding in rule.check_reached(facts):
             found.setdefault((finding.code, finding.line, finding.col, finding.path), finding)
+    graph.skipped.extend(Skipped(*gave_up) for gave_up in facts.gave_up)
     report = Report(index, roots, reached, indexed_paths=set(index.by_path), errors=dict(index.errors))
     report.set_findings([*(replace(f, in_root=False) if f.in_root and f.function in called else f
                            for f in found.values()), *skipped_findings(graph.skipped)])

@@ -101,3 +101,17 @@ class Sampler(nn.Module):
         return [torch.relu(t) for t in list(x[:n])]
 '''})
     assert not {f for f in codes_at(tmp_path) if f[2] == "TCS014"}
+
+
+def test_a_bug_in_the_whole_walk_check_is_reported_never_silent(tmp_path, monkeypatch):
+    from flake8_compile_safe.rules import tcs014_comprehension_in_skipped_frame as rule_module
+
+    def broken(body):
+        raise TypeError("boom")
+
+    monkeypatch.setattr(rule_module, "_comprehensions", broken)
+    write_project(tmp_path, {"pkg/__init__.py": "", "pkg/capturing.py": CAPTURING, "pkg/model.py": MODEL})
+    from helpers import findings
+
+    gaps = [f for f in findings(tmp_path, allow_gaps=True) if f.code == "TCS902"]
+    assert gaps and "TCS014 TypeError" in gaps[0].summary + str(gaps[0].data)

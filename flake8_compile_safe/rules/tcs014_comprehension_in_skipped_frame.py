@@ -30,6 +30,8 @@ class ReachedFacts:
     findings: list[Finding]
     calls: dict[str, set[str]] = field(default_factory=dict)  # function -> project functions it calls
     reached: list = field(default_factory=list)  # callgraph.Reached, in walk order
+    # (path, line, function, error) of each function a whole-walk check gave up on: reported as TCS902
+    gave_up: list[tuple[str, int, str, str]] = field(default_factory=list)
 
 
 def is_break(finding: Finding) -> bool:
@@ -181,30 +183,37 @@ class Sampler(nn.Module):
             if func.qualname in seen or func.node is None:
                 continue
             seen.add(func.qualname)
-            module_self = _module_self(func, facts.index)
-            lines = breaking_lines.get(func.qualname, ())
-            if any(_in_regions(line, _break_regions(func.node)) for line in lines):
-                for node in _comprehensions(func.node.body):
-                    if _holds_tensor(node, func.module, module_self) and \
-                            _not_a_tuple(node.generators[0].iter, func.node, func.module, facts.index):
-                        yield self._finding(node, func.module.path, func.qualname, func.lineno, item,
-                                            f"comprehension in `{func.display}`, which dynamo skips after the break "
-                                            f"at line {min(lines)}")
-            if func.qualname not in breaks_below:
+            try:
+                yield from list(self._check_function(func, item, facts, breaking_lines, breaks_below))
+            except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+                facts.gave_up.append((str(func.module.path), func.lineno, func.display,
+                                      f"{self.code} {type(exc).__name__}: {str(exc)[:100]}"))
+
+    def _check_function(self, func, item, facts, breaking_lines, breaks_below) -> Iterable[Finding]:
+        module_self = _module_self(func, facts.index)
+        lines = breaking_lines.get(func.qualname, ())
+        if any(_in_regions(line, _break_regions(func.node)) for line in lines):
+            for node in _comprehensions(func.node.body):
+                if _holds_tensor(node, func.module, module_self) and \
+                        _not_a_tuple(node.generators[0].iter, func.node, func.module, facts.index):
+                    yield self._finding(node, func.module.path, func.qualname, func.lineno, item,
+                                        f"comprehension in `{func.display}`, which dynamo skips after the break "
+                                        f"at line {min(lines)}")
+        if func.qualname not in breaks_below:
+            return
+        for name in func.decorator_names():
+            decorator = facts.index.lookup_function(name)
+            if decorator is None or decorator.node is None:
                 continue
-            for name in func.decorator_names():
-                decorator = facts.index.lookup_function(name)
-                if decorator is None or decorator.node is None:
-                    continue
-                for wrapper in _wrappers(decorator.node):
-                    wrapper_self = wrapper.args.args[0].arg if module_self and wrapper.args.args else None
-                    for node in _comprehensions(wrapper.body):
-                        if _holds_tensor(node, decorator.module, wrapper_self) and \
-                                _not_a_tuple(node.generators[0].iter, wrapper, decorator.module, facts.index):
-                            yield self._finding(node, decorator.module.path, f"{decorator.qualname}.{wrapper.name}",
-                                                wrapper.lineno, item,
-                                                f"comprehension in `{decorator.name}`'s wrapper, skipped after the "
-                                                f"break in `{func.display}`")
+            for wrapper in _wrappers(decorator.node):
+                wrapper_self = wrapper.args.args[0].arg if module_self and wrapper.args.args else None
+                for node in _comprehensions(wrapper.body):
+                    if _holds_tensor(node, decorator.module, wrapper_self) and \
+                            _not_a_tuple(node.generators[0].iter, wrapper, decorator.module, facts.index):
+                        yield self._finding(node, decorator.module.path, f"{decorator.qualname}.{wrapper.name}",
+                                            wrapper.lineno, item,
+                                            f"comprehension in `{decorator.name}`'s wrapper, skipped after the "
+                                            f"break in `{func.display}`")
 
     def _finding(self, node, path, function, def_line, item, summary) -> Finding:
         return Finding(self.code, str(path), node.lineno, node.col_offset, node.end_lineno or node.lineno,
