@@ -23,9 +23,9 @@ kinds traceable (``SWITCHES``: ``capture_scalar_outputs``, ``capture_dynamic_out
 ``allow_rnn``). An unflagged recompile (or break/skip) line of the normal run that is absent from
 the counterfactual run is **explained by a flagged break** (a frame that exists, or is split,
 only because of it), unless the same guard fails there at a line the normal run did not have
-(the hazard "moved" into the frame that now holds it: not explained); it is reported next to the strict figures, never folded into them. A
-finding on an executed line that the normal run leaves unconfirmed and the counterfactual run
-confirms (an event within 2 lines, a predicted CUDA-graph skip, a guard on its state) is
+(the hazard "moved" into the frame that now holds it: not explained); it is reported next to
+the strict figures, never folded into them. A finding on an executed line that the normal run leaves unconfirmed
+and the counterfactual run confirms (an event within 2 lines, a predicted CUDA-graph skip, a guard on its state) is
 reported separately too: that code runs in frames the flagged break made dynamo skip.
 
 A counterfactual run that does not complete (the workload fails under the switches) explains
@@ -35,7 +35,8 @@ nothing: its row shows "-" and the JSON says why.
                                 [--no-counterfactual]
 
 Needs the ``validate`` and ``recall`` extras (``pip install -e '.[validate,recall]'``). Takes about
-10 minutes on 2 CPU cores (``--backend analysis``: dynamo and AOT metadata, no code generation).
+10 minutes on 2 CPU cores (``--backend analysis``: dynamo and AOT metadata, no code generation),
+about 20 with the six counterfactual runs (each transformers run lints the whole tree again).
 """
 
 from __future__ import annotations
