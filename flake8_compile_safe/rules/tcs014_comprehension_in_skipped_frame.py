@@ -360,8 +360,14 @@ def _not_a_tuple(expr, scope, module, index, depth: int = 0) -> bool:
 
 
 def _assigned(name: str, nodes) -> list[ast.expr]:
-    return [node.value for node in nodes if isinstance(node, ast.Assign)
-            and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)]
+    """The values ``name = value`` / ``name: T = value`` binds in ``nodes``."""
+    out = []
+    for node in nodes:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+            if isinstance(node, ast.AnnAssign) and node.value is not None else []
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            out.append(node.value)
+    return out
 
 
 def _call_target(func, module, index):
