@@ -13,12 +13,12 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .callgraph import CallGraph, Reached
+from .callgraph import CallGraph, Reached, Skipped
 from .findings import Finding
 from .fixfacts import runs_modules
 from .project import ProjectIndex, find_project_root
 from .roots import Root, find_roots
-from .rules import ALL_RULES, Rule, RuleContext
+from .rules import ALL_RULES, ReachedFacts, Rule, RuleContext
 
 
 @dataclass
@@ -71,6 +71,7 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
     root_functions = {root.func.qualname for root in roots}
     found: dict[tuple, Finding] = {}
     called: set[str] = set()  # functions some compiled code calls: a root among them is not a top root
+    calls_of: dict[str, set[str]] = {}  # function -> the project functions it calls (rules that need the walk)
     module_runners: dict[str, bool] = {}  # function -> runs_modules (asked once per function)
     runner_at: dict[tuple[int, int], bool] = {}  # (analyzer, statement) -> runs_modules there
 
@@ -95,6 +96,7 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
 
     def on_hits(item: Reached, hits: list[dict], calls: tuple[str, ...]) -> None:
         called.update(calls)
+        calls_of.setdefault(item.ctx.func.qualname, set()).update(calls)
         for hit in hits:
             key = (hit["code"], hit["line"], hit["col"], hit["path"])
             if key in found:
@@ -106,6 +108,11 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
                                  in_root=function in root_functions)
 
     reached = graph.reach(roots, on_statement, on_hits, memo)
+    facts = ReachedFacts(index, list(found.values()), calls_of, reached)
+    for rule in rules:
+        for finding in rule.check_reached(facts):
+            found.setdefault((finding.code, finding.line, finding.col, finding.path), finding)
+    graph.skipped.extend(Skipped(*gave_up) for gave_up in facts.gave_up)
     report = Report(index, roots, reached, indexed_paths=set(index.by_path), errors=dict(index.errors))
     report.set_findings([*(replace(f, in_root=False) if f.in_root and f.function in called else f
                            for f in found.values()), *skipped_findings(graph.skipped)])

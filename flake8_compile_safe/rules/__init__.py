@@ -15,12 +15,13 @@ from .tcs010_python_state_write import PythonStateWrite
 from .tcs011_state_created import StateCreated
 from .tcs012_tensor_check_raises import TensorCheckRaises
 from .tcs013_untraced_module import UntracedModule
+from .tcs014_comprehension_in_skipped_frame import ComprehensionInSkippedFrame, ReachedFacts
 
 ALL_RULES: tuple[Rule, ...] = (
     StateMutation(), HostSync(), DataDependentIndex(), TensorControlFlow(), GraphBreakBeforeMutation(),
     SideEffectIO(), DataDependentArgument(), DataDependentShape(), ForbiddenInGraph(), PythonStateWrite(),
-    StateCreated(), TensorCheckRaises(), UntracedModule(),
+    StateCreated(), TensorCheckRaises(), UntracedModule(), ComprehensionInSkippedFrame(),
 )
 RULES_BY_CODE = {rule.code: rule for rule in ALL_RULES}
 
-__all__ = ["ALL_RULES", "RULES_BY_CODE", "Example", "Hit", "Rule", "RuleContext", "State"]
+__all__ = ["ALL_RULES", "RULES_BY_CODE", "Example", "Hit", "ReachedFacts", "Rule", "RuleContext", "State"]

@@ -53,6 +53,10 @@ class Rule:
     def check(self, stmt: ast.stmt, ctx: "RuleContext") -> Iterable[Hit]:
         raise NotImplementedError
 
+    def check_reached(self, facts) -> Iterable:
+        """Findings that need the whole walk (the other rules' findings, who calls whom); none by default."""
+        return ()
+
 
 def source_of(node: ast.AST, limit: int = 40) -> str:
     text = ast.unparse(node)

@@ -92,6 +92,7 @@ class Harness:
         import torch
 
         self.torch = torch
+        apply_dynamo_switches(os.environ.get(DYNAMO_SWITCHES_ENV, ""))
         if self.options.threads:
             torch.set_num_threads(self.options.threads)
         device = self.options.device
@@ -305,6 +306,28 @@ def measure(options: RunOptions, progress: ProgressWriter | None = None) -> RunR
             eager.cpu_ms_median = statistics.median(harness.eager_cpu) if harness.eager_cpu else None
     compare_outputs(harness, result)
     return result
+
+
+# Counterfactual runs (benchmarks/recall.py): "allow_rnn,capture_scalar_outputs" turns these boolean
+# torch._dynamo.config switches on before anything compiles. Only switches that let dynamo trace a
+# kind of graph break are accepted; anything else is a clear error, not a silent no-op.
+DYNAMO_SWITCHES_ENV = "COMPILE_SAFE_DYNAMO_SWITCHES"
+DYNAMO_SWITCHES = ("allow_rnn", "capture_scalar_outputs", "capture_dynamic_output_shape_ops")
+
+
+def apply_dynamo_switches(spec: str) -> list[str]:
+    """Turn on the ``torch._dynamo.config`` switches named in ``spec`` (comma-separated)."""
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    unknown = [name for name in names if name not in DYNAMO_SWITCHES]
+    if unknown:
+        known = ", ".join(DYNAMO_SWITCHES)
+        raise WorkloadError(f"{DYNAMO_SWITCHES_ENV}: unknown switch {unknown[0]!r} (known: {known})")
+    if names:
+        import torch._dynamo.config as config
+
+        for name in names:
+            setattr(config, name, True)
+    return names
 
 
 def main(argv=None) -> int:

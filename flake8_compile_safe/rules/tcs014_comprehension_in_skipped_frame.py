@@ -1,0 +1,385 @@
+"""TCS014: a comprehension in a function whose frame dynamo skips runs as a frame of its own, and is skipped too.
+
+Not a statement check: whether a frame is skipped depends on a graph break the other rules found,
+possibly in a callee, so this rule runs once after the walk (:meth:`check_reached`).
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from ..findings import Finding
+from .base import Example, Rule
+
+# Python 3.12 inlines list/set/dict comprehensions into the enclosing frame (PEP 709); a generator
+# expression is its own code object on every version.
+_ALL_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_OWN_FRAME = (ast.GeneratorExp,) if sys.version_info >= (3, 12) else _ALL_COMPREHENSIONS
+_TORCH_MODULES = {"torch", "torch.nn", "torch.nn.functional"}
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+@dataclass
+class ReachedFacts:
+    """What the walk found, for the rules that look at the whole of it."""
+
+    index: object  # ProjectIndex
+    findings: list[Finding]
+    calls: dict[str, set[str]] = field(default_factory=dict)  # function -> project functions it calls
+    reached: list = field(default_factory=list)  # callgraph.Reached, in walk order
+    # (path, line, function, error) of each function a whole-walk check gave up on: reported as TCS902
+    gave_up: list[tuple[str, int, str, str]] = field(default_factory=list)
+
+
+def is_break(finding: Finding) -> bool:
+    """The finding's consequence is a graph break or a frame skip (not a guard, not a CUDA-graph skip)."""
+    text = finding.consequence or ""
+    return "graph break" in text or "frame skip" in text
+
+
+class ComprehensionInSkippedFrame(Rule):
+    code = "TCS014"
+    name = "comprehension-in-skipped-frame"
+    consequence = "a frame skip ('Missing tp_iternext')"
+    why = ("dynamo runs a function eagerly when a graph break happens inside its try block or loop; a comprehension "
+           "there (its own code object before Python 3.12) then starts a frame of its own, whose iterator argument "
+           "dynamo cannot take")
+    fix = "remove the break the function's try block or loop reaches, or write the comprehension as a plain loop"
+    what_it_does = (
+        "Flags, on a compiled path, a list/set/dict comprehension or generator expression that reads a tensor-holding "
+        "name (`torch`, or `self` of an `nn.Module` method) and iterates something the code proves is not a tuple, "
+        "a tensor or a range (a dict or a view of one, a list, a set, a string, `zip`, `enumerate`, a name assigned "
+        "one of those, or the result of a call annotated to return one) in a function whose frame dynamo skips because "
+        "a graph break the other rules found happens while the function's `try` block or loop runs: either the break "
+        "is in the function itself, inside a `try` body or a loop, or the function is a decorator's wrapper whose "
+        "`try` body calls the wrapped function, and the decorated function reaches a break. On Python 3.12 and "
+        "later only generator expressions are flagged (PEP 709 inlines the other comprehensions).")
+    why_bad = (
+        "Measured on torch 2.13 / Python 3.11: dynamo cannot resume after a graph break inside a `try` block or a "
+        "loop, so it skips the whole frame and runs it eagerly. The function's calls are then new frames that "
+        "dynamo tries to compile one by one, and a comprehension is one: its argument is the iterator the "
+        "enclosing function built (`dict_keyiterator`, `list_iterator`), which dynamo cannot take ('Missing "
+        "tp_iternext'): a second frame skip, every time a new cache entry is tried. transformers' "
+        "`capture_outputs` wrapper is this shape: `{... for k in capturable_flags}` before `try: func(self, ...)`.")
+    use_instead_note = ("Fix the graph break the `try` block or loop reaches (the finding this one points at); "
+                        "failing that, build the collection with a plain `for` loop in the enclosing function.")
+    fix_safety = "Not rewritten."
+    INVALID = (
+        Example('''\
+import functools
+
+import torch
+from torch import nn
+
+
+RECORDED = {"router_logits": True}
+
+
+def record_outputs(func):
+    @functools.wraps(func)
+    def wrapper(self, *args, **kwargs):
+        flags = {name: getattr(self, name, False) for name in RECORDED}  # TCS014
+        try:
+            out = func(self, *args, **kwargs)
+        finally:
+            flags.clear()
+        return out
+
+    return wrapper
+
+
+class Router(nn.Module):
+    @record_outputs
+    def forward(self, ids):
+        sizes = torch.bincount(ids, minlength=4).tolist()  # the graph break inside the wrapper's try block
+        return ids.sort().values.split(sizes)
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.router = Router()
+
+    def forward(self, ids):
+        return self.router(ids)
+'''),
+        Example('''\
+import torch
+from torch import nn
+
+
+class Sampler(nn.Module):
+    def forward(self, x, steps: int):
+        for _ in range(steps):
+            n = int(x.sum().item())  # breaks inside the loop: dynamo skips the frame
+            x = x[:n]
+        return [torch.relu(t) for t in list(x)]  # TCS014
+'''),
+    )
+    VALID = (
+        Example('''\
+import torch
+from torch import nn
+
+
+class Sampler(nn.Module):
+    def forward(self, x, steps: int):
+        for _ in range(steps):
+            x = x * 2  # no break in the loop: the frame compiles, the comprehension is traced inline
+        return [torch.relu(t) for t in x]
+'''),
+        Example('''\
+import functools
+
+from torch import nn
+
+
+def timed(func):
+    @functools.wraps(func)
+    def wrapper(self, *args, **kwargs):
+        names = [name for name in ["a", "b"]]  # reads no tensor, module or torch: dynamo leaves it alone
+        try:
+            return func(self, *args, **kwargs)
+        finally:
+            names.clear()
+
+    return wrapper
+
+
+class Block(nn.Module):
+    @timed
+    def forward(self, x):
+        return x.sum(0).tolist()
+'''),
+        Example('''\
+import torch
+from torch import nn
+
+
+class Sampler(nn.Module):
+    def forward(self, x, steps: int):
+        for _ in range(steps):
+            n = int(x.sum().item())  # the frame is skipped, but a tuple, a tensor or a range iterates fine
+            x = x[:n]
+        return [torch.relu(t) for t in x], [torch.relu(x) for _ in range(steps)]
+''', note="dynamo takes a tuple, tensor or range iterator as a frame input; only other iterables are flagged"),
+    )
+
+    def check(self, stmt, ctx):
+        return ()
+
+    def check_reached(self, facts: ReachedFacts) -> Iterable[Finding]:
+        breaking_lines: dict[str, list[int]] = {}
+        for finding in facts.findings:
+            if is_break(finding):
+                breaking_lines.setdefault(finding.function, []).append(finding.line)
+        breaks_below = _reaching(set(breaking_lines), facts.calls)
+        seen: set[str] = set()
+        for item in facts.reached:
+            func = item.ctx.func
+            if func.qualname in seen or func.node is None:
+                continue
+            seen.add(func.qualname)
+            try:
+                yield from list(self._check_function(func, item, facts, breaking_lines, breaks_below))
+            except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+                facts.gave_up.append((str(func.module.path), func.lineno, func.display,
+                                      f"{self.code} {type(exc).__name__}: {str(exc)[:100]}"))
+
+    def _check_function(self, func, item, facts, breaking_lines, breaks_below) -> Iterable[Finding]:
+        module_self = _module_self(func, facts.index)
+        lines = breaking_lines.get(func.qualname, ())
+        if any(_in_regions(line, _break_regions(func.node)) for line in lines):
+            for node in _comprehensions(func.node.body):
+                if _holds_tensor(node, func.module, module_self) and \
+                        _not_a_tuple(node.generators[0].iter, func.node, func.module, facts.index):
+                    yield self._finding(node, func.module.path, func.qualname, func.lineno, item,
+                                        f"comprehension in `{func.display}`, which dynamo skips after the break "
+                                        f"at line {min(lines)}")
+        if func.qualname not in breaks_below:
+            return
+        for name in func.decorator_names():
+            decorator = facts.index.lookup_function(name)
+            if decorator is None or decorator.node is None:
+                continue
+            for wrapper in _wrappers(decorator.node):
+                wrapper_self = wrapper.args.args[0].arg if module_self and wrapper.args.args else None
+                for node in _comprehensions(wrapper.body):
+                    if _holds_tensor(node, decorator.module, wrapper_self) and \
+                            _not_a_tuple(node.generators[0].iter, wrapper, decorator.module, facts.index):
+                        yield self._finding(node, decorator.module.path, f"{decorator.qualname}.{wrapper.name}",
+                                            wrapper.lineno, item,
+                                            f"comprehension in `{decorator.name}`'s wrapper, skipped after the "
+                                            f"break in `{func.display}`")
+
+    def _finding(self, node, path, function, def_line, item, summary) -> Finding:
+        return Finding(self.code, str(path), node.lineno, node.col_offset, node.end_lineno or node.lineno,
+                       node.end_col_offset or node.col_offset, summary=summary, why=self.why, fix=self.fix,
+                       root=item.root.display, chain=item.chain + (function.rsplit(".", 1)[-1],), function=function,
+                       def_line=def_line, consequence=self.consequence,
+                       data={"kind": "comprehension-in-skipped-frame"})
+
+
+def _reaching(targets: set[str], calls: dict[str, set[str]]) -> set[str]:
+    """``targets`` and every function that calls one of them, directly or not."""
+    callers: dict[str, set[str]] = {}
+    for caller, callees in calls.items():
+        for callee in callees:
+            callers.setdefault(callee, set()).add(caller)
+    out, stack = set(targets), list(targets)
+    while stack:
+        for caller in callers.get(stack.pop(), ()):
+            if caller not in out:
+                out.add(caller)
+                stack.append(caller)
+    return out
+
+
+def _module_self(func, index) -> str | None:
+    """The first parameter's name when ``func`` is a method of an ``nn.Module`` class (it is a module)."""
+    params = func.args.posonlyargs + func.args.args
+    return params[0].arg if func.cls is not None and params and index.is_nn_module(func.cls) else None
+
+
+def _walk_scope(nodes):
+    """Nodes under ``nodes`` without entering nested functions, lambdas or classes."""
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(child for child in ast.iter_child_nodes(node) if not isinstance(child, _SCOPES))
+
+
+def _comprehensions(body) -> list[ast.expr]:
+    """Comprehensions that are frames of their own, outermost only (an inner one runs in the outer's frame)."""
+    found = [node for node in _walk_scope(body) if isinstance(node, _OWN_FRAME)]
+    inner = {id(sub) for node in found for sub in ast.walk(node) if sub is not node}
+    return sorted((node for node in found if id(node) not in inner), key=lambda n: (n.lineno, n.col_offset))
+
+
+def _break_regions(func_node) -> list[tuple[int, int]]:
+    """Line ranges of the function's own try bodies and loop bodies: a break there skips the frame."""
+    regions = []
+    for node in _walk_scope(func_node.body):
+        if isinstance(node, (ast.Try, ast.For, ast.AsyncFor, ast.While)) and node.body:
+            regions.append((node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno))
+    return regions
+
+
+def _in_regions(line: int, regions) -> bool:
+    return any(start <= line <= end for start, end in regions)
+
+
+def _wrappers(decorator_node) -> list[ast.FunctionDef]:
+    """Nested defs of a decorator whose try body calls a parameter of an enclosing def (the wrapped function)."""
+    out = []
+
+    def visit(node, params: set[str]):
+        for child in ast.walk(node):
+            if child is node or not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            if _calls_in_try(child, params):
+                out.append(child)
+        return out
+
+    outer_params = {a.arg for a in [*decorator_node.args.posonlyargs, *decorator_node.args.args,
+                                    *decorator_node.args.kwonlyargs]}
+    for child in ast.walk(decorator_node):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) and child is not decorator_node:
+            outer_params |= {a.arg for a in [*child.args.posonlyargs, *child.args.args]}
+    return [w for w in dict.fromkeys(visit(decorator_node, outer_params)) if w is not decorator_node]
+
+
+def _calls_in_try(func_node, params: set[str]) -> bool:
+    own = {a.arg for a in [*func_node.args.posonlyargs, *func_node.args.args, *func_node.args.kwonlyargs]}
+    wrapped = params - own
+    for node in _walk_scope(func_node.body):
+        if isinstance(node, ast.Try):
+            for call in _walk_scope(node.body):
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in wrapped:
+                    return True
+    return False
+
+
+def _holds_tensor(comp, module, self_name: str | None) -> bool:
+    """The comprehension's frame holds something dynamo looks for (else dynamo leaves it alone).
+
+    Its free names become the frame's locals: a module (``self_name``, the first parameter of an
+    ``nn.Module`` method or of a wrapper around one) counts,
+    as does a global bound to ``torch`` or one of its modules (``has_tensor_in_frame``).
+    """
+    own_targets = {n.id for gen in comp.generators for n in ast.walk(gen.target) if isinstance(n, ast.Name)}
+    parts = [*(gen.iter for gen in comp.generators[1:]), *(cond for gen in comp.generators for cond in gen.ifs)]
+    parts += [comp.key, comp.value] if isinstance(comp, ast.DictComp) else [comp.elt]
+    names = {n.id for part in parts for n in ast.walk(part) if isinstance(n, ast.Name)} - own_targets
+    if self_name and self_name in names:
+        return True
+    return any(module.resolve(name) in _TORCH_MODULES for name in names)
+
+
+_BUILDS_ITERABLE = {"list", "dict", "set", "frozenset", "sorted", "zip", "enumerate", "reversed", "map", "filter"}
+_VIEWS = {"items", "keys", "values"}
+_RETURNS_ITERABLE = {"dict", "list", "set", "frozenset", "str", "Dict", "List", "Set", "FrozenSet", "Mapping",
+                     "MutableMapping", "Sequence", "Iterator", "Iterable"}
+
+
+def _not_a_tuple(expr, scope, module, index, depth: int = 0) -> bool:
+    """The comprehension iterates something the code proves is not a tuple, a tensor or a range.
+
+    Dynamo takes a tuple iterator (a tensor iterates as one) or a range iterator as a frame input;
+    the iterator of a dict, a dict view, a list, a set, a string, zip or enumerate it does not.
+    """
+    if depth > 3:
+        return False
+    if isinstance(expr, (ast.List, ast.Set, ast.Dict, ast.ListComp, ast.SetComp, ast.DictComp, ast.JoinedStr)):
+        return True
+    if isinstance(expr, ast.Constant):
+        return isinstance(expr.value, str)
+    if isinstance(expr, ast.Name):
+        values = _assigned(expr.id, _walk_scope(scope.body))
+        if not values and module.tree is not None:  # a module global
+            values = _assigned(expr.id, module.tree.body)
+        return len(values) == 1 and _not_a_tuple(values[0], scope, module, index, depth + 1)
+    if isinstance(expr, ast.BoolOp):  # `x or {}`: every operand must be proven
+        return all(_not_a_tuple(v, scope, module, index, depth + 1) for v in expr.values)
+    if not isinstance(expr, ast.Call):
+        return False
+    if isinstance(expr.func, ast.Name) and expr.func.id in _BUILDS_ITERABLE:
+        return True
+    if isinstance(expr.func, ast.Attribute) and expr.func.attr in _VIEWS and not expr.args:
+        return True
+    target = _call_target(expr.func, module, index)
+    returns = getattr(target.node, "returns", None) if target is not None and target.node is not None else None
+    if isinstance(returns, ast.Subscript):
+        returns = returns.value
+    name = returns.id if isinstance(returns, ast.Name) else returns.attr if isinstance(returns, ast.Attribute) else None
+    return name in _RETURNS_ITERABLE
+
+
+def _assigned(name: str, nodes) -> list[ast.expr]:
+    """The values ``name = value`` / ``name: T = value`` binds in ``nodes``."""
+    out = []
+    for node in nodes:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+            if isinstance(node, ast.AnnAssign) and node.value is not None else []
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            out.append(node.value)
+    return out
+
+
+def _call_target(func, module, index):
+    """The project function a call runs: a module function, or a method of a module-level instance."""
+    if isinstance(func, ast.Name):
+        return index.lookup_function(module.resolve(func.id))
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+        return None
+    tree = module.tree
+    for node in tree.body if tree is not None else ():
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name) \
+                and any(isinstance(t, ast.Name) and t.id == func.value.id for t in node.targets):
+            klass = index.lookup_class(module.resolve(node.value.func.id))
+            return index.find_method(klass, func.attr) if klass is not None else None
+    return None
