@@ -27,8 +27,25 @@ CACHE_FORMAT = 10  # 10: records and summaries packed one by one (bytes); Static
 CACHE_DIR_NAME = ".compile_safe_cache"
 DISABLE_ENV = "COMPILE_SAFE_NO_CACHE"
 MAGIC = b"flake8-compile-safe cache\n"
+
+_NOT_LINTER_FILES = {"validate", "families", "demo.py", "docs.py", "__main__.py"}  # never run by the plugin
+
+
+def _linter_fingerprint(root: Path = Path(__file__).resolve().parent) -> str:
+    """Hash of the linter's own source: an edited rule (an editable install, a patched release
+    with the same version) must not replay findings its old code made."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel.split("/", 1)[0] in _NOT_LINTER_FILES:
+            continue
+        digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 # ASTs are pickled (class-body constants): they belong to one Python minor version.
-VERSION_LINE = f"{__version__} format={CACHE_FORMAT} python={sys.version_info[0]}.{sys.version_info[1]}\n".encode()
+VERSION_LINE = (f"{__version__} format={CACHE_FORMAT} code={_linter_fingerprint()} "
+                f"python={sys.version_info[0]}.{sys.version_info[1]}\n").encode()
 
 _warned: set[str] = set()
 _UMASK = os.umask(0)

@@ -283,3 +283,22 @@ def test_jobs_workers_report_what_a_cold_run_reports(tmp_path):
         assert flake8(root, "--jobs=2").communicate()[0] == expected
     (root / "pkg" / "deep.py").write_text(DEEP_SAFE)
     assert flake8(root, "--jobs=2").communicate()[0] == flake8(root, "--compile-safe-no-cache").communicate()[0]
+
+
+def test_cache_key_changes_with_the_linter_code_not_with_the_validation_code(tmp_path):
+    """An edited rule under the same version (an editable install) must not replay old findings."""
+    import shutil
+
+    import flake8_compile_safe
+    from flake8_compile_safe.cache import _linter_fingerprint
+
+    copy = tmp_path / "pkg"
+    shutil.copytree(Path(flake8_compile_safe.__file__).parent, copy,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    before = _linter_fingerprint(copy)
+    assert f"code={before}".encode() in VERSION_LINE
+    (copy / "validate" / "cli.py").write_text("# validation only\n")
+    assert _linter_fingerprint(copy) == before
+    rule = copy / "rules" / "tcs002_host_sync.py"
+    rule.write_text(rule.read_text() + "\n# edited\n")
+    assert _linter_fingerprint(copy) != before
