@@ -157,6 +157,11 @@ def test_fix_flag_adds_a_fixed_variant(tmp_path):
     assert doc["variants"][1]["path"] == str(tmp_path / "w" / "fixed") and doc["variants"][1]["fixer"] is not None
     assert all(r["error"] is None for r in doc["results"])
     assert all(e["flagged"] is None for r in doc["results"] for e in r["events"])  # --no-lint
+    # both workers timed in lockstep: each took every one of its timed turns, alternating with the other's
+    assert [v["timed_in_lockstep_with"] for v in doc["variants"]] == [["fixed"], ["original"]]
+    runs = FAST[FAST.index("--runs") + 1]
+    for variant in ("original", "fixed"):
+        assert (tmp_path / "w" / f"lockstep.{variant}.timed-default.count").read_text() == runs
 
 
 # ---------------------------------------------------------------------------- bad input: one line, exit 2
