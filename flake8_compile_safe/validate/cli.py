@@ -425,7 +425,7 @@ def _finish(args, target, runs, fixer_info, lint_status, total_s, work) -> int:
     if first.about:
         print(f"workload: {first.about}")
     print(format_table(rows, legend))
-    note = timing_note(rows)
+    note = timing_note(rows, lockstep=any(run.timed_with for run in runs))  # same as meta["lockstep"]
     if note:
         print(note)
     print("columns:")
@@ -442,7 +442,8 @@ def _finish(args, target, runs, fixer_info, lint_status, total_s, work) -> int:
     meta = {"model": target.factory, "family": target.family, "workload": target.workload, "path": str(target.path),
             "workload_args": target.workload_args, "device": first.device, "torch": first.torch,
             "threads": first.threads, "about": first.about, "metric_legend": legend,
-            "warmup": args.warmup, "runs": args.runs, "command": " ".join([PROG] + (args._argv or []))}
+            "warmup": args.warmup, "runs": args.runs,
+            "lockstep": any(run.timed_with for run in runs), "command": " ".join([PROG] + (args._argv or []))}
     if args.json_path:
         doc = {"tool": PROG, **meta, "passed": passed, "total_s": round(total_s, 1),
                "variants": [{"variant": r.variant, "path": r.path, "factory": r.factory, "threads": r.threads,
