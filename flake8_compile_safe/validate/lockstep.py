@@ -127,15 +127,16 @@ class Lockstep:
         finally:
             os.close(fd)
 
-    def arrive(self, stage: str) -> None:
-        """Barrier: return once every partner has arrived at ``stage``, left it, or is gone."""
+    def arrive(self, stage: str, what: str | None = None) -> None:
+        """Barrier: return once every partner has arrived at ``stage`` (``what``: its words), left it,
+        or is gone."""
         self._mark(stage)
         waiting = lambda: [p for p in self.partners  # noqa: E731
                            if self._read(p, stage) is None and self._read(p, stage + ".left") is None
                            and not self.gone(p)]
         never_started = lambda: [p for p in waiting() if self._read(p, "pid") is None]  # noqa: E731
         try:
-            self._wait(lambda: not waiting(), f"the {' and '.join(self.partners)} worker to reach {stage}")
+            self._wait(lambda: not waiting(), f"the {' and '.join(self.partners)} worker to reach {what or stage}")
         except LockstepError:
             missing = never_started()
             if missing:
@@ -191,7 +192,7 @@ class Solo:
     def exclusive(self, what: str = "", tell: bool = True):
         yield
 
-    def arrive(self, stage: str) -> None:
+    def arrive(self, stage: str, what: str | None = None) -> None:
         pass
 
     def leave(self, stage: str) -> None:
