@@ -178,3 +178,19 @@ def test_run_all_prints_both_workers_progress_and_times_out(tmp_path):
              tmp_path / f"{n}.progress", ProgressPrinter(f"[v] {n}: ", out, tty=False)) for n in ("original", "fixed")]
     with pytest.raises(subprocess.TimeoutExpired):
         run_all_with_progress(jobs, _env(), timeout=1)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this platform")
+def test_timed_turns_run_on_the_shared_core_and_leave_restores_the_affinity(tmp_path):
+    allowed = os.sched_getaffinity(0)
+    core = max(allowed)
+    step = Lockstep(tmp_path, "original", ["original"], timeout=5, core=core)
+    step.start()
+    try:
+        for i in range(2):
+            with step.turn("timed-default", i):
+                assert os.sched_getaffinity(0) == {core}
+        step.leave("timed-default")
+        assert os.sched_getaffinity(0) == allowed
+    finally:
+        os.sched_setaffinity(0, allowed)

@@ -304,6 +304,14 @@ def run_worker(options: RunOptions, work: Path, timeout: int) -> RunResult:
     return _worker_result(name, returncode, out, log_path)
 
 
+def _shared_core(options: RunOptions) -> int | None:
+    """With one torch thread, the CPU core every variant's timed turns run on (the first this
+    process may use); None (no pinning) with more threads or where affinity is not available."""
+    if options.threads != 1 or not hasattr(os, "sched_getaffinity"):
+        return None
+    return min(os.sched_getaffinity(0))
+
+
 def run_workers_in_lockstep(options: list[RunOptions], work: Path, timeout: int) -> list[RunResult]:
     """Every variant's worker at once, their timed runs alternating under one lock (:mod:`.lockstep`),
     so that speedups across variants divide figures taken under the same machine load.
@@ -312,7 +320,7 @@ def run_workers_in_lockstep(options: list[RunOptions], work: Path, timeout: int)
     waits while another compiles); a worker waits at most ``timeout`` for a partner.
     """
     names = [o.variant for o in options]
-    spec = {"dir": str(work), "variants": names, "timeout": timeout}
+    spec = {"dir": str(work), "variants": names, "timeout": timeout, "core": _shared_core(options[0])}
     files = [_worker_files(RunOptions(**{**o.to_json(), "lockstep": spec}), work) for o in options]
     jobs = [(cmd, log_path, progress, ProgressPrinter(f"[{PROG}] {name}: "))
             for name, (cmd, _, log_path, progress) in zip(names, files)]

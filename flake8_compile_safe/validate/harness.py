@@ -304,7 +304,8 @@ def make_lockstep(options: RunOptions, progress: ProgressWriter | None = None):
     if not spec:
         return Solo()
     on_wait = (lambda what: progress.phase("wait", note=what)) if progress is not None else None
-    return Lockstep(spec["dir"], options.variant, spec["variants"], spec.get("timeout", 1800), on_wait)
+    return Lockstep(spec["dir"], options.variant, spec["variants"], spec.get("timeout", 1800), on_wait,
+                    core=spec.get("core"))
 
 
 def measure(options: RunOptions, progress: ProgressWriter | None = None, lockstep=None) -> RunResult:

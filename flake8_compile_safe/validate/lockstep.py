@@ -48,7 +48,7 @@ class Lockstep:
     """One worker's side. ``variants``: every worker's name in turn order; ``me`` among them."""
 
     def __init__(self, directory: str | Path, me: str, variants: list[str], timeout: float,
-                 on_wait=None, poll_s: float = POLL_S):
+                 on_wait=None, poll_s: float = POLL_S, core: int | None = None):
         if me not in variants:
             raise ValueError(f"{me!r} is not one of the lockstep variants {variants}")
         self.dir = Path(directory)
@@ -56,6 +56,10 @@ class Lockstep:
         self.partners = [v for v in self.variants if v != me]
         self.on_wait = on_wait  # called with a description once per wait that blocks
         self.poll_s = poll_s
+        # Single-threaded runs: every variant's timed turns on this one CPU core, so that a core
+        # busier with other jobs (the scheduler keeps a process where it last ran) slows neither alone.
+        self.core = core
+        self._affinity: set[int] | None = None
         self._held = False
 
     # -- files --------------------------------------------------------------------------------
@@ -146,7 +150,20 @@ class Lockstep:
 
     def leave(self, stage: str) -> None:
         """This worker is done with ``stage`` (its timed runs, or it failed before them)."""
+        self._unpin()
         self._mark(stage + ".left")
+
+    def _pin(self) -> None:
+        if self.core is None or self._affinity is not None or not hasattr(os, "sched_setaffinity"):
+            return
+        self._affinity = os.sched_getaffinity(0)
+        if self.core in self._affinity:
+            os.sched_setaffinity(0, {self.core})
+
+    def _unpin(self) -> None:
+        if self._affinity is not None:
+            os.sched_setaffinity(0, self._affinity)
+            self._affinity = None
 
     def _count(self, variant: str, stage: str) -> int:
         return int(self._read(variant, stage + ".count") or 0)
@@ -170,6 +187,7 @@ class Lockstep:
             # not told as progress: a wait per turn is the point, one line each would be noise
             with self.exclusive(f"the lock ({stage} run {i + 1})", tell=False):
                 if self._my_turn(stage, i):
+                    self._pin()
                     yield
                     self._mark(stage + ".count", str(i + 1))
                     return
