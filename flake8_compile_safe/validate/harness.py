@@ -276,7 +276,7 @@ def compare_outputs(harness: Harness, result: RunResult) -> None:
         tmp = options.save_outputs + ".tmp"
         torch.save({k: [t.cpu() for t in v] for k, v in outputs.items()}, tmp)
         os.replace(tmp, options.save_outputs)  # a lockstep partner never reads half a file
-    harness.lockstep.arrive("outputs", "its saved outputs")  # in lockstep the reference's worker may still be running
+    harness.lockstep.arrive("outputs", "the end of its runs")  # in lockstep the reference's worker may still be running
     if not options.reference_outputs:
         return
     if not os.path.isfile(options.reference_outputs):
