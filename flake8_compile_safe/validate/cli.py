@@ -135,8 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--workdir", metavar="DIR", help="keep the fixed copy, options, raw results and worker logs "
                     "here (default: a new temporary directory, kept and named at the end)")
     ap.add_argument("--timeout", type=int, default=1800, metavar="S",
-                    help="seconds allowed per worker run (variants timed in lockstep: this many per variant "
-                         "for the whole run, and at most this long waiting for a partner)")
+                    help="seconds allowed per worker run (default: %(default)s); in lockstep: per variant, "
+                         "and the longest wait for a partner")
     ap.add_argument("--no-lint", action="store_true", help="skip the static cross-check (no TCS column, no recall)")
     ap.add_argument("--quick", action="store_true",
                     help="CPU, 1 thread, the family's first workload, a report in --report or WORKDIR/report")
