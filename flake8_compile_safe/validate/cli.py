@@ -321,6 +321,8 @@ def run_workers_in_lockstep(options: list[RunOptions], work: Path, timeout: int)
     """
     names = [o.variant for o in options]
     spec = {"dir": str(work), "variants": names, "timeout": timeout, "core": _shared_core(options[0])}
+    for stale in work.glob("lockstep.*"):  # an earlier run's markers would read as a partner gone
+        stale.unlink()
     files = [_worker_files(RunOptions(**{**o.to_json(), "lockstep": spec}), work) for o in options]
     jobs = [(cmd, log_path, progress, ProgressPrinter(f"[{PROG}] {name}: "))
             for name, (cmd, _, log_path, progress) in zip(names, files)]
