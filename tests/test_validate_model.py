@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -187,6 +188,19 @@ def test_bad_model_is_one_line_exit_2(spec, message):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("compile-safe-validate: error: ") and message in lines[0], lines[0]
+
+
+def test_a_failing_worker_in_lockstep_is_one_line_and_leaves_no_partner_waiting(tmp_path):
+    # both workers run at once (--fix): the original fails its eager run while the fixed one waits
+    # for the lock; the CLI stops the fixed worker and prints the original's error, at once
+    started = time.monotonic()
+    proc = validate("--model", "badmodels:run_fails", "--path", str(BAD), "--fix", "--no-lint", *FAST,
+                    "--workdir", str(tmp_path / "w"), "--timeout", "600")
+    assert proc.returncode == 2, proc.stdout[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "run(model) (eager) failed: RuntimeError: mat1 and mat2" in lines[0], proc.stderr
+    assert "in lockstep" in proc.stdout
+    assert time.monotonic() - started < 300  # not the 600 s a partner may wait
 
 
 def test_family_factory_errors_are_one_line(tmp_path):
