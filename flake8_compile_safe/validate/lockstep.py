@@ -2,8 +2,8 @@
 
 ``compile-safe-validate`` runs each variant (the original tree, the fixed copy) in its own worker
 process. Timed one after the other, "fixed compiled vs original eager" divides medians taken
-minutes apart, and on a shared machine the load moves in between (2.31x to 3.96x for the same
-code on a shared machine). Here the workers of one validation run are alive at once and
+minutes apart, and on a shared machine the load moves in between (2.31x to 3.96x by CPU time
+for the same code, three runs). Here the workers of one validation run are alive at once and
 share a directory:
 
 * building, the eager warm-up and each mode's compile and warm-up run under one exclusive
