@@ -17,9 +17,12 @@ line coverage of the tree (:mod:`.coverage`), the remaining warm-up runs follow 
 output is the reference. Then per mode: ``torch._dynamo.reset()``, ``torch.compile(model,
 backend=RecordingBackend)``, the first run (compiles), the other warm-up runs, and ``runs`` timed
 runs interleaved with eager ones (a change of load on a shared machine hits both sides of the
-speedup alike). Counted per mode: graphs handed to the backend, ``counters["graph_break"]``,
-``counters["unimplemented"]`` (frame skips), recompiles from dynamo's log, predicted CUDA-graph
-skips and re-records (:mod:`.backend`), and every event with its source line (:mod:`.dynamo_log`).
+speedup alike). With ``options.lockstep`` (several variants at once, :mod:`.lockstep`) building,
+warm-up and compiling hold a lock shared with the other variants' workers, and each timed
+(eager, compiled) pair is one turn, alternating with theirs. Counted per mode: graphs handed to
+the backend, ``counters["graph_break"]``, ``counters["unimplemented"]`` (frame skips), recompiles
+from dynamo's log, predicted CUDA-graph skips and re-records (:mod:`.backend`), and every event with
+its source line (:mod:`.dynamo_log`).
 """
 
 from __future__ import annotations
@@ -276,7 +279,7 @@ def compare_outputs(harness: Harness, result: RunResult) -> None:
         tmp = options.save_outputs + ".tmp"
         torch.save({k: [t.cpu() for t in v] for k, v in outputs.items()}, tmp)
         os.replace(tmp, options.save_outputs)  # a lockstep partner never reads half a file
-    harness.lockstep.arrive("outputs", "the end of its runs")  # in lockstep the reference's worker may still be running
+    harness.lockstep.arrive("outputs", "the end of its runs")  # the reference's worker may still be running
     if not options.reference_outputs:
         return
     if not os.path.isfile(options.reference_outputs):
