@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -157,6 +158,11 @@ def test_fix_flag_adds_a_fixed_variant(tmp_path):
     assert doc["variants"][1]["path"] == str(tmp_path / "w" / "fixed") and doc["variants"][1]["fixer"] is not None
     assert all(r["error"] is None for r in doc["results"])
     assert all(e["flagged"] is None for r in doc["results"] for e in r["events"])  # --no-lint
+    # both workers timed in lockstep: each took every one of its timed turns, alternating with the other's
+    assert [v["timed_in_lockstep_with"] for v in doc["variants"]] == [["fixed"], ["original"]]
+    runs = FAST[FAST.index("--runs") + 1]
+    for variant in ("original", "fixed"):
+        assert (tmp_path / "w" / f"lockstep.{variant}.timed-default.count").read_text() == runs
 
 
 # ---------------------------------------------------------------------------- bad input: one line, exit 2
@@ -182,6 +188,19 @@ def test_bad_model_is_one_line_exit_2(spec, message):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("compile-safe-validate: error: ") and message in lines[0], lines[0]
+
+
+def test_a_failing_worker_in_lockstep_is_one_line_and_leaves_no_partner_waiting(tmp_path):
+    # both workers run at once (--fix): the original fails its eager run while the fixed one waits
+    # for the lock; the CLI stops the fixed worker and prints the original's error, at once
+    started = time.monotonic()
+    proc = validate("--model", "badmodels:run_fails", "--path", str(BAD), "--fix", "--no-lint", *FAST,
+                    "--workdir", str(tmp_path / "w"), "--timeout", "600")
+    assert proc.returncode == 2, proc.stdout[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "run(model) (eager) failed: RuntimeError: mat1 and mat2" in lines[0], proc.stderr
+    assert "in lockstep" in proc.stdout
+    assert time.monotonic() - started < 300  # not the 600 s a partner may wait
 
 
 def test_family_factory_errors_are_one_line(tmp_path):

@@ -67,7 +67,8 @@ def chart_data(rows: list[ModeResult], meta: dict) -> dict:
     title = f"{workload} on {meta.get('device', '?')} (torch {meta.get('torch', '?')}{threads})"
     return {"title": title, "subtitle": meta.get("about", ""), "count_labels": count_labels,
             "count_series": count_series, "bars": bars,
-            "latency_title": "latency of one run: p50 (whisker p90)", "latency_note": timing_note(rows)}
+            "latency_title": "latency of one run: p50 (whisker p90)",
+            "latency_note": timing_note(rows, bool(meta.get("lockstep")))}
 
 
 def draw_chart(path: Path, rows: list[ModeResult], meta: dict) -> bool:

@@ -4,11 +4,13 @@
     compile-safe-validate --family NAME[:WORKLOAD]              # a model family's real source and workload
     compile-safe-validate --quick                               # the default family, fixed vs original, CPU
 
-Each variant (the original tree, and with ``--fix`` a copy rewritten by ``compile-safe-fix``) runs
-in its own worker subprocess (:mod:`flake8_compile_safe.validate.harness`), eager and compiled,
-its progress printed as it goes (:mod:`.progress`); the linter runs here, in process, on each
-variant's tree and every dynamo event is matched to its findings (:mod:`.crosscheck`). Prints a
-table with its legend, the events and a checklist; writes JSON and a report.
+Each variant (the original tree, and with ``--fix`` a copy rewritten by ``compile-safe-fix``, made
+first) runs in its own worker subprocess (:mod:`flake8_compile_safe.validate.harness`), eager and
+compiled, its progress printed as it goes (:mod:`.progress`). With two variants both workers run
+at once in lockstep (:mod:`.lockstep`): one compiles at a time, and their timed runs alternate
+under one lock, so that "fixed vs original" divides figures taken under the same machine load.
+The linter runs here, in process, on each variant's tree and every dynamo event is matched to its
+findings (:mod:`.crosscheck`). Prints a table with its legend, the events and a checklist; writes JSON and a report.
 
 Exit status: 0 checklist passed; 1 checklist failed; 2 bad input or a run that failed; 130 interrupted.
 """
@@ -31,7 +33,7 @@ from .. import __version__
 from .crosscheck import crosscheck, lint_tree
 from .fixcopy import CopyError, FixedCopy, fix_copy
 from .options import OptionError, RunOptions, parse_workload_args
-from .progress import ProgressPrinter, run_with_progress
+from .progress import ProgressPrinter, WorkerFailed, run_all_with_progress, run_with_progress
 from .records import RunResult
 from .report import checklist, compare_with_original, format_events, format_legend, format_table, write_report
 from .table import timing_note
@@ -132,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: not written; with --quick, WORKDIR/report)")
     ap.add_argument("--workdir", metavar="DIR", help="keep the fixed copy, options, raw results and worker logs "
                     "here (default: a new temporary directory, kept and named at the end)")
-    ap.add_argument("--timeout", type=int, default=1800, metavar="S", help="seconds allowed per worker run")
+    ap.add_argument("--timeout", type=int, default=1800, metavar="S",
+                    help="seconds allowed per worker run (default: %(default)s); in lockstep: per variant, "
+                         "and the longest wait for a partner")
     ap.add_argument("--no-lint", action="store_true", help="skip the static cross-check (no TCS column, no recall)")
     ap.add_argument("--quick", action="store_true",
                     help="CPU, 1 thread, the family's first workload, a report in --report or WORKDIR/report")
@@ -260,19 +264,23 @@ def _env() -> dict:
     return env
 
 
-def run_worker(options: RunOptions, work: Path, timeout: int) -> RunResult:
+def _worker_files(options: RunOptions, work: Path) -> tuple[list[str], Path, Path, Path]:
+    """(command, result, log, progress) of one variant's worker; its options written."""
     name = options.variant
     opts_path, out, log_path = work / f"{name}.options.json", work / f"{name}.json", work / f"{name}.log"
     out.unlink(missing_ok=True)
     options.write(opts_path)
     progress = work / f"{name}.progress"
     cmd = [sys.executable, "-m", "flake8_compile_safe.validate.harness", str(opts_path), str(out), str(progress)]
-    prefix = "" if name == "original" else f"{name}: "
-    printer = ProgressPrinter(f"[{PROG}] {name}: ")
-    try:
-        returncode = run_with_progress(cmd, log_path, progress, printer, _env(), timeout)
-    except subprocess.TimeoutExpired:
-        raise CliError(f"{prefix}worker timed out after {timeout}s (log: {log_path})") from None
+    return cmd, out, log_path, progress
+
+
+def _prefix(name: str) -> str:
+    return "" if name == "original" else f"{name}: "
+
+
+def _worker_result(name: str, returncode: int, out: Path, log_path: Path) -> RunResult:
+    prefix = _prefix(name)
     if out.is_file():
         result = RunResult.from_json(json.loads(out.read_text()))
         if result.error:
@@ -282,6 +290,54 @@ def run_worker(options: RunOptions, work: Path, timeout: int) -> RunResult:
     lines = [ln for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()]
     raise CliError(f"{prefix}worker failed (exit {returncode}): {lines[-1] if lines else 'no output'} "
                    f"(log: {log_path})")
+
+
+def run_worker(options: RunOptions, work: Path, timeout: int) -> RunResult:
+    """One variant's worker, alone (its timings are comparable within itself only)."""
+    name = options.variant
+    cmd, out, log_path, progress = _worker_files(options, work)
+    printer = ProgressPrinter(f"[{PROG}] {name}: ")
+    try:
+        returncode = run_with_progress(cmd, log_path, progress, printer, _env(), timeout)
+    except subprocess.TimeoutExpired:
+        raise CliError(f"{_prefix(name)}worker timed out after {timeout}s (log: {log_path})") from None
+    return _worker_result(name, returncode, out, log_path)
+
+
+def _shared_core(options: RunOptions) -> int | None:
+    """With one torch thread, the CPU core every variant's timed turns run on (the first this
+    process may use); None (no pinning) with more threads or where affinity is not available."""
+    if options.threads != 1 or not hasattr(os, "sched_getaffinity"):
+        return None
+    return min(os.sched_getaffinity(0))
+
+
+def run_workers_in_lockstep(options: list[RunOptions], work: Path, timeout: int) -> list[RunResult]:
+    """Every variant's worker at once, their timed runs alternating under one lock (:mod:`.lockstep`),
+    so that speedups across variants divide figures taken under the same machine load.
+
+    ``timeout`` is per worker: the pair may take ``timeout`` times the number of workers (each
+    waits while another compiles); a worker waits at most ``timeout`` for a partner.
+    """
+    names = [o.variant for o in options]
+    spec = {"dir": str(work), "variants": names, "timeout": timeout, "core": _shared_core(options[0])}
+    for stale in work.glob("lockstep.*"):  # an earlier run's markers would read as a partner gone
+        stale.unlink()
+    files = [_worker_files(RunOptions(**{**o.to_json(), "lockstep": spec}), work) for o in options]
+    jobs = [(cmd, log_path, progress, ProgressPrinter(f"[{PROG}] {name}: "))
+            for name, (cmd, _, log_path, progress) in zip(names, files)]
+    total = timeout * len(options)
+    try:
+        codes = run_all_with_progress(jobs, _env(), total)
+    except subprocess.TimeoutExpired:
+        logs = ", ".join(str(f[2]) for f in files)
+        raise CliError(f"workers timed out after {total}s in lockstep (logs: {logs})") from None
+    except WorkerFailed as failed:  # the others were stopped: this one's error is the run's
+        name, (_, out, log_path, _) = names[failed.index], files[failed.index]
+        _worker_result(name, failed.code, out, log_path)  # a non-zero exit always raises its one line
+        raise AssertionError("unreachable") from None
+    return [_worker_result(name, code, out, log_path)
+            for name, code, (_, out, log_path, _) in zip(names, codes, files)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,7 +351,8 @@ def _apply_quick(args) -> None:
 
 
 def _variants(args, target: Target) -> dict[str, Path | None]:
-    """variant -> tree; None: the fixed copy, made after the original ran."""
+    """variant -> tree; None: the fixed copy, to be made by the fixer (before any worker runs: the
+    fixer needs only the original tree, and the workers run at once, in lockstep)."""
     variants: dict[str, Path | None] = {"original": target.path}
     if args.fixed:
         fixed = Path(args.fixed).resolve()
@@ -328,28 +385,35 @@ def _main(args) -> int:
         work.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CliError(f"{args.workdir}: cannot create the work directory: {exc.strerror or exc}") from None
-    runs: list[RunResult] = []
     fixer_info = None
     lint_status: dict[str, str] = {}
-    for name, tree in _variants(args, target).items():
+    variants = _variants(args, target)
+    for name, tree in variants.items():
         if tree is None:
-            tree = work / "fixed"
+            tree = variants[name] = work / "fixed"
             _progress(f"fixing a copy of {target.path}: {tree}")
             fixer_info = run_fixer(target.path, tree, args.strategy).to_json()
+    # the original's outputs are the reference of every other variant (max_abs_diff_vs_reference*)
+    outputs = str(work / "original.outputs.pt")
+    options = [RunOptions(**{**base.to_json(), "variant": name, "path": str(tree),
+                             "save_outputs": outputs if name == "original" else None,
+                             "reference_outputs": outputs if name != "original" else None})
+               for name, tree in variants.items()]
+    for name, tree in variants.items():
         _progress(f"running {name}: {tree}")
-        # the original's outputs are the reference of every other variant (max_abs_diff_vs_reference*)
-        outputs = str(work / "original.outputs.pt")
-        options = RunOptions(**{**base.to_json(), "variant": name, "path": str(tree),
-                                "save_outputs": outputs if name == "original" else None,
-                                "reference_outputs": outputs if name != "original" else None})
-        run = run_worker(options, work, args.timeout)
+    if len(options) == 1:
+        runs = [run_worker(options[0], work, args.timeout)]
+    else:
+        _progress(f"timing {' and '.join(variants)} in lockstep: their timed runs alternate")
+        runs = run_workers_in_lockstep(options, work, args.timeout)
+    for run, tree in zip(runs, variants.values()):
+        name = run.variant
         if args.no_lint:
             findings, lint_status[name] = None, "off (--no-lint)"
         else:
             findings, problem = lint_tree(str(tree))
             lint_status[name] = f"unavailable: {problem}" if findings is None else f"{len(findings)} findings"
         crosscheck(run, findings)
-        runs.append(run)
     code = _finish(args, target, runs, fixer_info, lint_status, time.perf_counter() - t_start, work)
     what = "worker logs, options and raw results" + (", the fixed copy (fixed/)" if fixer_info else "")
     if args.workdir:
@@ -371,7 +435,7 @@ def _finish(args, target, runs, fixer_info, lint_status, total_s, work) -> int:
     if first.about:
         print(f"workload: {first.about}")
     print(format_table(rows, legend))
-    note = timing_note(rows)
+    note = timing_note(rows, lockstep=any(run.timed_with for run in runs))  # same as meta["lockstep"]
     if note:
         print(note)
     print("columns:")
@@ -388,11 +452,13 @@ def _finish(args, target, runs, fixer_info, lint_status, total_s, work) -> int:
     meta = {"model": target.factory, "family": target.family, "workload": target.workload, "path": str(target.path),
             "workload_args": target.workload_args, "device": first.device, "torch": first.torch,
             "threads": first.threads, "about": first.about, "metric_legend": legend,
-            "warmup": args.warmup, "runs": args.runs, "command": " ".join([PROG] + (args._argv or []))}
+            "warmup": args.warmup, "runs": args.runs,
+            "lockstep": any(run.timed_with for run in runs), "command": " ".join([PROG] + (args._argv or []))}
     if args.json_path:
         doc = {"tool": PROG, **meta, "passed": passed, "total_s": round(total_s, 1),
                "variants": [{"variant": r.variant, "path": r.path, "factory": r.factory, "threads": r.threads,
                              "lint": lint_status.get(r.variant), "executed": r.executed,
+                             "timed_in_lockstep_with": r.timed_with,
                              "fixer": fixer_info if r.variant == "fixed" else None} for r in runs],
                "results": [row.to_json() for row in rows],
                "checklist": [c.to_json() for c in checks]}

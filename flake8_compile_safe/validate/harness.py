@@ -17,9 +17,12 @@ line coverage of the tree (:mod:`.coverage`), the remaining warm-up runs follow 
 output is the reference. Then per mode: ``torch._dynamo.reset()``, ``torch.compile(model,
 backend=RecordingBackend)``, the first run (compiles), the other warm-up runs, and ``runs`` timed
 runs interleaved with eager ones (a change of load on a shared machine hits both sides of the
-speedup alike). Counted per mode: graphs handed to the backend, ``counters["graph_break"]``,
-``counters["unimplemented"]`` (frame skips), recompiles from dynamo's log, predicted CUDA-graph
-skips and re-records (:mod:`.backend`), and every event with its source line (:mod:`.dynamo_log`).
+speedup alike). With ``options.lockstep`` (several variants at once, :mod:`.lockstep`) building,
+warm-up and compiling hold a lock shared with the other variants' workers, and each timed
+(eager, compiled) pair is one turn, alternating with theirs. Counted per mode: graphs handed to
+the backend, ``counters["graph_break"]``, ``counters["unimplemented"]`` (frame skips), recompiles
+from dynamo's log, predicted CUDA-graph skips and re-records (:mod:`.backend`), and every event with
+its source line (:mod:`.dynamo_log`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from pathlib import Path
 from .backend import RecordingBackend
 from .coverage import LineCoverage
 from .dynamo_log import EventLog, parse_events
+from .lockstep import Lockstep, LockstepError, Solo
 from .options import RunOptions
 from .progress import ProgressWriter
 from .records import Event, ModeResult, RunResult
@@ -73,9 +77,10 @@ def aggregate(events: list[Event], root: str) -> list[Event]:
 
 
 class Harness:
-    def __init__(self, options: RunOptions, progress: ProgressWriter | None = None):
+    def __init__(self, options: RunOptions, progress: ProgressWriter | None = None, lockstep=None):
         self.options = options
         self.progress = progress or ProgressWriter(None)
+        self.lockstep = lockstep or Solo()
         self.path = os.path.abspath(options.path)
         self.torch = None
         self.device = "cpu"
@@ -203,24 +208,29 @@ class Harness:
                                    on_graph=self.progress.graph_compiled)
         eager_lat: list[float] = []
         n_warm = 0
+        stage = f"timed-{mode}"
         try:
-            compiled = torch.compile(model, backend=backend)
-            self.progress.phase("compile", mode)
-            t0 = time.perf_counter()
-            self._run(compiled, "run(compiled model)")
-            first_s = time.perf_counter() - t0
-            for i in range(options.warmup - 1):
-                self.progress.phase("warmup", mode, i + 2, options.warmup)
+            with self.lockstep.exclusive(f"the lock to compile ({mode})"):  # one variant compiles at a time
+                compiled = torch.compile(model, backend=backend)
+                self.progress.phase("compile", mode)
+                t0 = time.perf_counter()
                 self._run(compiled, "run(compiled model)")
+                first_s = time.perf_counter() - t0
+                for i in range(options.warmup - 1):
+                    self.progress.phase("warmup", mode, i + 2, options.warmup)
+                    self._run(compiled, "run(compiled model)")
             n_warm = len(log.records)
             comp_lat, out, comp_cpu, self.eager_cpu = [], None, [], []
+            self.lockstep.arrive(stage, f"its timed runs ({mode})")
             for i in range(options.runs):
-                self.progress.phase("timed", mode, i + 1, options.runs)
-                eager_lat.append(self._timed(model, "run(model) (eager)")[1])
-                self.eager_cpu.append(self.last_cpu_ms)
-                out, ms = self._timed(compiled, "run(compiled model)")
-                comp_lat.append(ms)
-                comp_cpu.append(self.last_cpu_ms)
+                # each (eager, compiled) pair alternates with the other variants' pairs, never beside one
+                with self.lockstep.turn(stage, i):
+                    self.progress.phase("timed", mode, i + 1, options.runs)
+                    eager_lat.append(self._timed(model, "run(model) (eager)")[1])
+                    self.eager_cpu.append(self.last_cpu_ms)
+                    out, ms = self._timed(compiled, "run(compiled model)")
+                    comp_lat.append(ms)
+                    comp_cpu.append(self.last_cpu_ms)
             row.max_abs_diff = self._max_abs_diff(out)
             self.compiled_out[mode] = [t.detach().clone() for t in output_tensors(out)]
             extra = self._metrics(out)
@@ -234,11 +244,14 @@ class Harness:
             row.eager_latency_ms_median = statistics.median(eager_lat)
             row.speedup_vs_eager = row.eager_latency_ms_median / med if med > 0 else None
             row.compile_s = max(0.0, first_s - med / 1000.0)
+        except LockstepError:
+            raise  # the whole run failed, not this mode
         except WorkloadError as exc:
             row.error = str(exc)
         except Exception as exc:  # dynamo or inductor failed on this model: a result, not a crash
             row.error = describe(exc)
         finally:
+            self.lockstep.leave(stage)  # the others stop waiting for this variant's turns
             log.remove()
         events, row.recompile_limit_hits = parse_events(log.records, [self.path])
         late, _ = parse_events(log.records[n_warm:], [self.path]) if n_warm else ([], 0)
@@ -263,9 +276,14 @@ def compare_outputs(harness: Harness, result: RunResult) -> None:
     options = harness.options
     outputs = {"eager": harness.eager_out, **harness.compiled_out}
     if options.save_outputs:
-        torch.save({k: [t.cpu() for t in v] for k, v in outputs.items()}, options.save_outputs)
+        tmp = options.save_outputs + ".tmp"
+        torch.save({k: [t.cpu() for t in v] for k, v in outputs.items()}, tmp)
+        os.replace(tmp, options.save_outputs)  # a lockstep partner never reads half a file
+    harness.lockstep.arrive("outputs", "the end of its runs")  # the reference's worker may still be running
     if not options.reference_outputs:
         return
+    if not os.path.isfile(options.reference_outputs):
+        raise WorkloadError(f"{options.reference_outputs}: the reference run saved no outputs")
     reference = torch.load(options.reference_outputs)
     for row in result.results:
         mine = outputs.get(row.mode)
@@ -283,16 +301,35 @@ def _max_diff(mine, theirs) -> float | None:
                default=0.0)
 
 
-def measure(options: RunOptions, progress: ProgressWriter | None = None) -> RunResult:
+def make_lockstep(options: RunOptions, progress: ProgressWriter | None = None):
+    """This worker's side of the lockstep its options name (:class:`.lockstep.Solo` when none)."""
+    spec = options.lockstep
+    if not spec:
+        return Solo()
+    on_wait = (lambda what: progress.phase("wait", note=what)) if progress is not None else None
+    return Lockstep(spec["dir"], options.variant, spec["variants"], spec.get("timeout", 1800), on_wait,
+                    core=spec.get("core"))
+
+
+def measure(options: RunOptions, progress: ProgressWriter | None = None, lockstep=None) -> RunResult:
     warnings.filterwarnings("ignore")
     result = RunResult(options.variant, options.factory, os.path.abspath(options.path))
-    harness = Harness(options, progress)
+    harness = Harness(options, progress, lockstep)
+    harness.lockstep.start()
     try:
-        harness.setup(result)
-        eager = harness.eager(result)
-    except WorkloadError as exc:
+        return _measure(harness, result)
+    except (WorkloadError, LockstepError) as exc:
         result.error = str(exc)
         return result
+    finally:
+        harness.lockstep.finish()
+
+
+def _measure(harness: Harness, result: RunResult) -> RunResult:
+    options = harness.options
+    with harness.lockstep.exclusive("the lock to build and warm up"):
+        harness.setup(result)
+        eager = harness.eager(result)
     result.results.append(eager)
     for i, mode in enumerate(options.modes):
         row, eager_lat = harness.mode(mode)
@@ -305,6 +342,7 @@ def measure(options: RunOptions, progress: ProgressWriter | None = None) -> RunR
             eager.eager_latency_ms_median = eager.latency_ms_median
             eager.cpu_ms_median = statistics.median(harness.eager_cpu) if harness.eager_cpu else None
     compare_outputs(harness, result)
+    result.timed_with = list(getattr(harness.lockstep, "partners", []))
     return result
 
 
@@ -339,7 +377,7 @@ def main(argv=None) -> int:
     options = RunOptions.read(Path(argv[0]))
     progress = ProgressWriter(argv[2] if len(argv) == 3 else None)
     progress.phase("build")
-    result = measure(options, progress)
+    result = measure(options, progress, make_lockstep(options, progress))
     progress.phase("done")
     progress.close()
     Path(argv[1]).write_text(json.dumps(result.to_json(), indent=1, default=str))

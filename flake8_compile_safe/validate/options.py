@@ -50,6 +50,9 @@ class RunOptions:
     # them with a file another run saved (ModeResult.max_abs_diff_vs_reference).
     save_outputs: str | None = None
     reference_outputs: str | None = None
+    # Timed in lockstep with other variants' workers (:mod:`.lockstep`): {"dir": shared directory,
+    # "variants": every worker's variant in turn order, "timeout": seconds to wait for a partner}.
+    lockstep: dict | None = None
     modes: list[str] = field(default_factory=lambda: ["default"], metadata=_flag(
         "--mode", "torch.compile mode: default, reduce-overhead, max-autotune (repeatable; default: default)",
         action="append", metavar="MODE"))

@@ -24,6 +24,7 @@ PHASES = {
     "compile": "compiling ({mode}): first run, {graphs} so far",
     "warmup": "warm-up run {step} of {of} ({mode}, {graphs})",
     "timed": "timed run {step} of {of} ({mode}, each next to an eager run)",
+    "wait": "waiting for {note}",
     "done": "done",
 }
 
@@ -34,16 +35,19 @@ class ProgressWriter:
     def __init__(self, path: str | None):
         self._file = open(path, "a", buffering=1) if path else None
         self._start = time.monotonic()
-        self.state: dict = {"phase": "build", "mode": None, "step": None, "of": None, "graphs": 0}
+        self.state: dict = {"phase": "build", "mode": None, "step": None, "of": None, "graphs": 0, "note": None}
 
     def _write(self) -> None:
         if self._file is not None:
             self._file.write(json.dumps({**self.state, "t": round(time.monotonic() - self._start, 1)}) + "\n")
 
-    def phase(self, phase: str, mode: str | None = None, step: int | None = None, of: int | None = None) -> None:
+    def phase(self, phase: str, mode: str | None = None, step: int | None = None, of: int | None = None,
+              note: str | None = None) -> None:
         if phase not in PHASES:
             raise ValueError(f"unknown phase {phase!r}")
-        self.state.update(phase=phase, mode=mode, step=step, of=of)
+        if phase == "wait":  # keeps the mode and step it waits in
+            mode, step, of = self.state["mode"], self.state["step"], self.state["of"]
+        self.state.update(phase=phase, mode=mode, step=step, of=of, note=note)
         if phase == "compile":
             self.state["graphs"] = 0
         self._write()
@@ -66,7 +70,7 @@ def describe(state: dict) -> str:
     """``compiling (default): first run, 14 graphs so far, 23 s``."""
     text = PHASES.get(state.get("phase"), str(state.get("phase"))).format(
         mode=state.get("mode") or "-", step=state.get("step") or "?", of=state.get("of") or "?",
-        graphs=_graphs(state.get("graphs") or 0))
+        graphs=_graphs(state.get("graphs") or 0), note=state.get("note") or "another worker")
     return f"{text}, {state.get('t', 0):.0f} s"
 
 
@@ -150,4 +154,57 @@ def run_with_progress(cmd: list[str], log_path: Path, progress_path: Path, print
                 proc.wait()
             raise
         finally:
+            printer.finish()
+
+
+class WorkerFailed(Exception):
+    """A worker of :func:`run_all_with_progress` exited non-zero; the others were stopped."""
+
+    def __init__(self, index: int, code: int):
+        super().__init__(f"worker {index} exited {code}")
+        self.index, self.code = index, code
+
+
+def run_all_with_progress(jobs: list[tuple[list[str], Path, Path, ProgressPrinter]], env: dict,
+                          timeout: float) -> list[int]:
+    """Run the workers ``(cmd, log_path, progress_path, printer)`` at once, printing their progress.
+
+    For workers that wait on each other (:mod:`.lockstep`): the first to exit non-zero stops the
+    others (``WorkerFailed`` names it), so none waits forever for a partner that is gone.
+    Raises ``subprocess.TimeoutExpired`` (after killing them all) past ``timeout`` seconds.
+    With several jobs every printer prints line by line (two lines rewritten in place would clash).
+    """
+    started = time.monotonic()
+    procs, streams = [], []
+    try:
+        for cmd, log_path, progress_path, printer in jobs:
+            if len(jobs) > 1:
+                printer.tty = False
+            progress_path.write_text("")
+            log = open(log_path, "w")
+            streams.append((log, open(progress_path), [""]))
+            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env))
+        while True:
+            time.sleep(POLL_S)
+            codes = [proc.poll() for proc in procs]
+            for (_, progress, buffer), (_, _, _, printer) in zip(streams, jobs):
+                buffer[0] += progress.read()
+                *lines, buffer[0] = buffer[0].split("\n")
+                printer.feed(lines)
+            failed = [i for i, code in enumerate(codes) if code not in (None, 0)]
+            if failed:
+                raise WorkerFailed(failed[0], codes[failed[0]])
+            if all(code is not None for code in codes):
+                return codes
+            if time.monotonic() - started > timeout:
+                raise subprocess.TimeoutExpired([job[0] for job in jobs], timeout)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:  # failed, timed out or interrupted: leave nothing running
+                proc.kill()
+                proc.wait()
+        for log, progress, _ in streams:
+            log.close()
+            progress.close()
+        for *_, printer in jobs:
             printer.finish()

@@ -177,6 +177,9 @@ class RunResult:
     # weights") and ``metrics.legend`` ({metric: meaning}); shown with the results.
     about: str = ""
     metric_legend: dict[str, str] = field(default_factory=dict)
+    # The variants whose workers were timed in lockstep with this one (:mod:`.lockstep`): their
+    # timed runs alternated with this one's, under the same machine load. Empty: timed alone.
+    timed_with: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         out = asdict(self)

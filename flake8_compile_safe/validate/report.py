@@ -33,7 +33,8 @@ BASELINE = "original"
 
 def compare_with_original(rows: list[ModeResult]) -> None:
     """Fill the speedups of every other variant's rows against the original's: its eager p50 and its
-    compiled p50 in the same mode (what a user compares; timed in another process)."""
+    compiled p50 in the same mode (what a user compares; timed in another process, in lockstep with
+    this one when both ran together: :mod:`.lockstep`)."""
     base = {r.mode: r for r in rows if r.variant == BASELINE and r.error is None}
     eager = base.get("eager")
     for r in rows:
@@ -147,11 +148,14 @@ def write_report(report_dir: Path, rows: list[ModeResult], checks: list[Check], 
            f"- device: {meta['device']}, torch {meta['torch']}, warm-up {meta['warmup']}, timed runs {meta['runs']}, "
            f"workload arguments: {meta['workload_args'] or 'none'}",
            f"- command: `{meta['command']}`"]
+    if meta.get("lockstep"):
+        md.append("- timing: the variants' workers ran at once, their timed runs alternating under one lock "
+                  "(each an eager and a compiled run), so the `vs orig` speedups share the machine's load")
     if meta.get("fixer"):
         fx = meta["fixer"]
         md.append(f"- fixer: compile-safe-fix --strategy {fx['strategy']}: {fx['changed']} files changed, "
                   f"{fx['fixes']} fixes ({fx['seconds']} s); the fixed copy: `{fx.get('dest', '?')}`")
-    note = timing_note(rows)
+    note = timing_note(rows, bool(meta.get("lockstep")))
     md += ["", "## Results", "", *markdown_table(rows, legend), *(["", f"**{note}**"] if note else []),
            "", "Columns:", "", *markdown_legend(rows, legend), "", "## Checklist", ""]
     for c in checks:

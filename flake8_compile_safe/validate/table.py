@@ -126,8 +126,8 @@ BASE_COLUMNS = [
 ]
 COMPARE_COLUMNS = [
     Column("vs orig eager", "speedup over the ORIGINAL model run eagerly (its p50 / this p50): what compiling "
-           "the fixed code buys over not compiling the original; timed in another process, so noisy on a "
-           "shared machine", _vs_original_eager),
+           "the fixed code buys over not compiling the original; timed in another process, in lockstep with "
+           "this one (their timed runs alternate, so both see the same machine load)", _vs_original_eager),
     Column("vs orig comp", "speedup over the ORIGINAL compiled in the same mode: what the fix adds to "
            "torch.compile", _vs_original_compiled),
     Column("vs orig eager cpu", "the same as vs orig eager by process CPU time (CPU time is not stretched by "
@@ -138,12 +138,13 @@ COMPARE_COLUMNS = [
 
 
 # Two eager runs of code the fix barely touches that differ more than this: the machine's load changed
-# between the two worker processes, and the speedups against the original (cross-process) mislead.
+# between the two worker processes (timed one after the other), and the speedups against the
+# original (cross-process) mislead. Timed in lockstep, the load is shared: the eager paths differ.
 EAGER_SPREAD = 1.5
 
 
-def timing_note(rows: list[ModeResult]) -> str | None:
-    """A warning when the variants' eager runs differ so much that the cross-process speedups mislead."""
+def timing_note(rows: list[ModeResult], lockstep: bool = False) -> str | None:
+    """A warning when the variants' eager runs differ so much that the cross-process speedups may mislead."""
     base = next((r for r in rows if r.variant == BASELINE and r.mode == "eager"), None)
     if base is None or not base.latency_ms_median:
         return None
@@ -152,6 +153,10 @@ def timing_note(rows: list[ModeResult]) -> str | None:
             continue
         spread = max(r.latency_ms_median, base.latency_ms_median) / min(r.latency_ms_median, base.latency_ms_median)
         if spread > EAGER_SPREAD:
+            if lockstep:
+                return (f"note: the {r.variant} and original eager runs differ {spread:.1f}x "
+                        f"({r.latency_ms_median:.1f} vs {base.latency_ms_median:.1f} ms p50), timed in lockstep "
+                        "under the same load: the fix changed the eager path that much")
             return (f"note: the {r.variant} and original eager runs differ {spread:.1f}x "
                     f"({r.latency_ms_median:.1f} vs {base.latency_ms_median:.1f} ms p50); unless the fix changed "
                     "the eager path that much, the machine's load changed between the two worker processes: "
