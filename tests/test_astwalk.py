@@ -4,8 +4,8 @@ import ast
 from pathlib import Path
 
 import flake8_compile_safe
-from flake8_compile_safe.astwalk import child_nodes, walk
-from flake8_compile_safe.project import ProjectIndex
+from flake8_compile_safe.astwalk import _CHILD_FIELDS, _LEAF_BASES, child_nodes, walk, walk_branches
+from flake8_compile_safe.project import ProjectIndex, non_self_attribute_reads
 from flake8_compile_safe.proofs.scopes import scope_nodes
 from flake8_compile_safe.proofs.tensors import related_classes
 
@@ -20,9 +20,10 @@ try:
     pass
 except* ValueError as e:
     pass
-def f(a: int = 1, /, *b, c, **d) -> "T":
+def f(a: int = 1, /, *b, c, d=None, e, **f) -> "T":  # kw_defaults holds a None
     global g
     return lambda y: [z async for z in y if z]
+x = {**a, "b": -c.d + (e < f.g), 1: not h}  # Dict.keys holds a None; operators, contexts
 '''
 
 
@@ -37,6 +38,30 @@ def test_child_nodes_and_walk_match_ast():
         assert [id(n) for n in walk(tree)] == [id(n) for n in ast.walk(tree)]
         for node in ast.walk(tree):
             assert [id(c) for c in child_nodes(node)] == [id(c) for c in ast.iter_child_nodes(node)]
+
+
+def test_walk_branches_is_walk_without_leaves():
+    for tree in _trees():
+        expected = [id(n) for n in ast.walk(tree) if not isinstance(n, _LEAF_BASES)]
+        assert [id(n) for n in walk_branches(tree)] == expected
+
+
+def test_every_concrete_node_type_has_a_field_table():
+    # The fast path covers every node a parse produces (a type left out would still be walked,
+    # generically, but slowly).
+    for tree in _trees():
+        for node in ast.walk(tree):
+            assert type(node) in _CHILD_FIELDS, type(node).__name__
+
+
+def test_attribute_reads_are_the_first_in_ast_walk_order():
+    source = "def f(a, self):\n    a.x.y\n    if a:\n        b.y = self.z\n    return c.z, self.w\n"
+    tree = ast.parse(source)
+    expected = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and not (isinstance(node.value, ast.Name) and node.value.id == "self"):
+            expected.setdefault(node.attr, node.lineno)
+    assert non_self_attribute_reads(tree) == expected == {"y": 2, "x": 2, "z": 5}
 
 
 def _reference_scope_nodes(func):
