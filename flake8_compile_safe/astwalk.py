@@ -73,7 +73,8 @@ def _tables() -> tuple[dict, dict]:
     return children, branches
 
 
-_CHILD_FIELDS, _BRANCH_FIELDS = _tables()
+_CHILD_FIELDS, BRANCH_FIELDS = _tables()
+_BRANCH_FIELDS = BRANCH_FIELDS
 
 
 def _generic_children(node: ast.AST) -> list[ast.AST]:

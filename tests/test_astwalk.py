@@ -97,3 +97,29 @@ def test_related_classes_are_the_mro_then_the_subclasses_in_index_order(tmp_path
     assert names("Mid") == ["Mid", "Base", "Leaf"]
     assert names("Both") == ["Both", "Other", "Base"]
     assert names("Other") == ["Other", "Both"]
+
+
+def _reference_walk_expr(node):
+    """The generic walk ``callgraph.walk_expr`` replaced: every field tested, lambdas and leaves skipped."""
+    skip = (ast.Lambda, ast.expr_context, ast.operator, ast.cmpop, ast.boolop, ast.unaryop)
+    out, stack = [], [node]
+    while stack:
+        current = stack.pop()
+        out.append(current)
+        for name in current._fields:
+            child = getattr(current, name, None)
+            if isinstance(child, ast.AST):
+                if not isinstance(child, skip):
+                    stack.append(child)
+            elif isinstance(child, list):
+                stack.extend(item for item in child if isinstance(item, ast.AST) and not isinstance(item, skip))
+    return out
+
+
+def test_walk_expr_matches_the_generic_walk():
+    from flake8_compile_safe.callgraph import walk_expr
+
+    for tree in _trees():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.stmt, ast.Lambda)):  # a lambda at the top is walked into
+                assert [id(n) for n in walk_expr(node)] == [id(n) for n in _reference_walk_expr(node)]
