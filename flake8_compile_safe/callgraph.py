@@ -143,19 +143,24 @@ def _push_generic(current: ast.AST, stack: list) -> None:
 class StatementNodes:
     """The nodes a statement evaluates itself, bucketed by type, computed once per statement."""
 
-    __slots__ = ("stmt", "by_type")
+    __slots__ = ("stmt", "by_type", "_joined")
 
     def __init__(self, stmt: ast.stmt):
         self.stmt = stmt  # keeps id(stmt) valid while cached
         self.by_type: dict[type, list[ast.AST]] = {}
+        self._joined: dict[tuple[type, ...], list[ast.AST]] = {}  # several types asked together
         for expr in own_exprs(stmt):
             for node in walk_expr(expr):
                 self.by_type.setdefault(type(node), []).append(node)
 
     def of(self, *types: type) -> list[ast.AST]:
+        """The nodes of ``types``, type by type (callers read the lists, never change them)."""
         if len(types) == 1:
             return self.by_type.get(types[0], [])
-        return [n for t in types for n in self.by_type.get(t, [])]
+        found = self._joined.get(types)
+        if found is None:  # asked for every statement in every context: join once
+            found = self._joined[types] = [n for t in types for n in self.by_type.get(t, [])]
+        return found
 
 
 def local_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset[str]:

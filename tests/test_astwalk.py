@@ -123,3 +123,25 @@ def test_walk_expr_matches_the_generic_walk():
         for node in ast.walk(tree):
             if isinstance(node, (ast.stmt, ast.Lambda)):  # a lambda at the top is walked into
                 assert [id(n) for n in walk_expr(node)] == [id(n) for n in _reference_walk_expr(node)]
+
+
+def test_statement_nodes_join_types_once_in_order():
+    from flake8_compile_safe.callgraph import StatementNodes
+
+    stmt = ast.parse("y = f(a[0])[g(b)] + h(c[1])").body[0]
+    nodes = StatementNodes(stmt)
+    joined = nodes.of(ast.Call, ast.Subscript)
+    assert [id(n) for n in joined] == [id(n) for n in nodes.of(ast.Call) + nodes.of(ast.Subscript)]
+    assert nodes.of(ast.Call, ast.Subscript) is joined  # cached: the rules ask in every context
+    assert [type(n) for n in nodes.of(ast.Subscript, ast.Call)][0] is ast.Subscript
+
+
+def test_dotted_names():
+    from flake8_compile_safe.values import dotted
+
+    def expr(text):
+        return ast.parse(text, mode="eval").body
+
+    assert dotted(expr("a")) == "a"
+    assert dotted(expr("a.b.c")) == "a.b.c"
+    assert dotted(expr("a().b")) is None and dotted(expr("1")) is None
