@@ -14,7 +14,7 @@ import os
 import re
 from pathlib import Path
 
-from .astwalk import walk
+from .astwalk import walk_branches
 from .external import ExternalClasses, is_torch_module_name
 from .imports import ImportResolver, ModuleNamer, find_project_root
 from .model import ClassInfo, FunctionInfo, ModuleInfo, recording
@@ -49,7 +49,7 @@ def non_self_attribute_reads(tree: ast.Module | None) -> dict[str, int]:
     if tree is None:
         return found
     attribute, name = ast.Attribute, ast.Name
-    for node in walk(tree):
+    for node in walk_branches(tree):  # ast.walk's order without the leaves (Load, operators)
         if type(node) is attribute and not (type(node.value) is name and node.value.id == "self"):
             found.setdefault(node.attr, node.lineno)
     return found

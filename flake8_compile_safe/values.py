@@ -244,6 +244,8 @@ def _unwrap_string(ann: ast.expr) -> ast.expr | None:
 
 def dotted(node: ast.AST) -> str | None:
     """``a.b.c`` for a Name/Attribute chain, else None."""
+    if type(node) is ast.Name:  # the common case, without the list and the join
+        return node.id
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)

@@ -115,3 +115,42 @@ def test_a_bug_in_the_whole_walk_check_is_reported_never_silent(tmp_path, monkey
 
     gaps = [f for f in findings(tmp_path, allow_gaps=True) if f.code == "TCS902"]
     assert gaps and "TCS014 TypeError" in gaps[0].summary + str(gaps[0].data)
+
+
+TWO_ROUTERS = MODEL.replace('''class Clean(nn.Module):
+    @capture
+    def forward(self, x):
+        return x * 2''', '''class Clean(nn.Module):
+    @capture
+    def forward(self, x):
+        return x.sort().values.split(torch.bincount(x, minlength=4).tolist())
+
+
+@capture
+def helper(self, x):  # not a module method: the wrapper's first parameter is no module here
+    return x.sort().values.split(torch.bincount(x, minlength=4).tolist())''').replace(
+    "return self.router(ids), self.clean(ids)", "return helper(None, ids), self.router(ids), self.clean(ids)")
+
+
+def test_a_decorators_wrappers_are_read_once_per_kind_of_function(tmp_path, monkeypatch):
+    # transformers decorates hundreds of forwards with one decorator: its wrappers are searched once
+    # for module methods and once for plain functions, and every decorated function still gets them.
+    from flake8_compile_safe.rules import tcs014_comprehension_in_skipped_frame as rule_module
+
+    calls = []
+    original = rule_module.wrapper_comprehensions
+
+    def counted(decorator, on_module, index):
+        calls.append((decorator.qualname, on_module))
+        return original(decorator, on_module, index)
+
+    monkeypatch.setattr(rule_module, "wrapper_comprehensions", counted)
+    write_project(tmp_path, {"pkg/__init__.py": "", "pkg/capturing.py": CAPTURING, "pkg/model.py": TWO_ROUTERS})
+    from helpers import findings
+
+    found = [f for f in findings(tmp_path) if f.code == "TCS014"]
+    assert [(f.line, f.function) for f in found] == [(23, "pkg.capturing.capture.wrapper")]
+    assert found[0].chain[-2:] in (("Router.forward", "wrapper"), ("Clean.forward", "wrapper"))
+    # One search per (decorator, module method or not): the plain function's answer (its `self` is
+    # no module) differs, so it must not be served to the methods, nor theirs to it.
+    assert sorted(calls) == [("pkg.capturing.capture", False), ("pkg.capturing.capture", True)]

@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from ..astwalk import child_nodes, walk
 from ..findings import Finding
 from .base import Example, Rule
 
@@ -178,21 +179,23 @@ class Sampler(nn.Module):
                 breaking_lines.setdefault(finding.function, []).append(finding.line)
         breaks_below = _reaching(set(breaking_lines), facts.calls)
         seen: set[str] = set()
+        wrapped: dict = {}  # one decorator serves many functions: its wrappers' comprehensions, found once
         for item in facts.reached:
             func = item.ctx.func
             if func.qualname in seen or func.node is None:
                 continue
             seen.add(func.qualname)
             try:
-                yield from list(self._check_function(func, item, facts, breaking_lines, breaks_below))
+                yield from list(self._check_function(func, item, facts, breaking_lines, breaks_below, wrapped))
             except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
                 facts.gave_up.append((str(func.module.path), func.lineno, func.display,
                                       f"{self.code} {type(exc).__name__}: {str(exc)[:100]}"))
 
-    def _check_function(self, func, item, facts, breaking_lines, breaks_below) -> Iterable[Finding]:
+    def _check_function(self, func, item, facts, breaking_lines, breaks_below, wrapped) -> Iterable[Finding]:
         module_self = _module_self(func, facts.index)
         lines = breaking_lines.get(func.qualname, ())
-        if any(_in_regions(line, _break_regions(func.node)) for line in lines):
+        regions = _break_regions(func.node) if lines else ()
+        if any(_in_regions(line, regions) for line in lines):
             for node in _comprehensions(func.node.body):
                 if _holds_tensor(node, func.module, module_self) and \
                         _not_a_tuple(node.generators[0].iter, func.node, func.module, facts.index):
@@ -205,15 +208,15 @@ class Sampler(nn.Module):
             decorator = facts.index.lookup_function(name)
             if decorator is None or decorator.node is None:
                 continue
-            for wrapper in _wrappers(decorator.node):
-                wrapper_self = wrapper.args.args[0].arg if module_self and wrapper.args.args else None
-                for node in _comprehensions(wrapper.body):
-                    if _holds_tensor(node, decorator.module, wrapper_self) and \
-                            _not_a_tuple(node.generators[0].iter, wrapper, decorator.module, facts.index):
-                        yield self._finding(node, decorator.module.path, f"{decorator.qualname}.{wrapper.name}",
-                                            wrapper.lineno, item,
-                                            f"comprehension in `{decorator.name}`'s wrapper, skipped after the "
-                                            f"break in `{func.display}`")
+            key = (id(decorator.node), module_self is not None)
+            found = wrapped.get(key)
+            if found is None:
+                found = wrapped[key] = wrapper_comprehensions(decorator, module_self is not None, facts.index)
+            for node, wrapper in found:
+                yield self._finding(node, decorator.module.path, f"{decorator.qualname}.{wrapper.name}",
+                                    wrapper.lineno, item,
+                                    f"comprehension in `{decorator.name}`'s wrapper, skipped after the "
+                                    f"break in `{func.display}`")
 
     def _finding(self, node, path, function, def_line, item, summary) -> Finding:
         return Finding(self.code, str(path), node.lineno, node.col_offset, node.end_lineno or node.lineno,
@@ -221,6 +224,22 @@ class Sampler(nn.Module):
                        root=item.root.display, chain=item.chain + (function.rsplit(".", 1)[-1],), function=function,
                        def_line=def_line, consequence=self.consequence,
                        data={"kind": "comprehension-in-skipped-frame"})
+
+
+def wrapper_comprehensions(decorator, on_module: bool, index) -> list[tuple[ast.expr, ast.FunctionDef]]:
+    """(comprehension, wrapper) for each flagged comprehension in the wrappers of ``decorator``.
+
+    ``on_module``: the decorated function is an ``nn.Module`` method, so a wrapper's first
+    parameter is a module. The same for every function the decorator wraps (memoised by the caller).
+    """
+    out = []
+    for wrapper in _wrappers(decorator.node):
+        wrapper_self = wrapper.args.args[0].arg if on_module and wrapper.args.args else None
+        for node in _comprehensions(wrapper.body):
+            if _holds_tensor(node, decorator.module, wrapper_self) and \
+                    _not_a_tuple(node.generators[0].iter, wrapper, decorator.module, index):
+                out.append((node, wrapper))
+    return out
 
 
 def _reaching(targets: set[str], calls: dict[str, set[str]]) -> set[str]:
@@ -250,13 +269,13 @@ def _walk_scope(nodes):
     while stack:
         node = stack.pop()
         yield node
-        stack.extend(child for child in ast.iter_child_nodes(node) if not isinstance(child, _SCOPES))
+        stack.extend(child for child in child_nodes(node) if not isinstance(child, _SCOPES))
 
 
 def _comprehensions(body) -> list[ast.expr]:
     """Comprehensions that are frames of their own, outermost only (an inner one runs in the outer's frame)."""
     found = [node for node in _walk_scope(body) if isinstance(node, _OWN_FRAME)]
-    inner = {id(sub) for node in found for sub in ast.walk(node) if sub is not node}
+    inner = {id(sub) for node in found for sub in walk(node) if sub is not node}
     return sorted((node for node in found if id(node) not in inner), key=lambda n: (n.lineno, n.col_offset))
 
 
