@@ -302,3 +302,15 @@ def test_cache_key_changes_with_the_linter_code_not_with_the_validation_code(tmp
     rule = copy / "rules" / "tcs002_host_sync.py"
     rule.write_text(rule.read_text() + "\n# edited\n")
     assert _linter_fingerprint(copy) != before
+
+
+def test_a_warm_run_parses_only_the_edited_file_when_nothing_else_needs_reading(tmp_path):
+    """Whole-walk checks (TCS014) read the defs of functions near a break only: a warm run after a
+    body edit must not parse every reached function's file."""
+    root = make_project(tmp_path / "proj")
+    cache = root / ".compile_safe_cache"
+    warm(root, cache)
+    (root / "pkg" / "deep.py").write_text(DEEP_SAFE.replace("return t * 2", "u = t + 1\n    return u * 2"))
+    found, stats = warm(root, cache)
+    assert found == cold(root) == []
+    assert stats.mode == "incremental" and stats.parsed == 1, stats  # deep.py, nothing else

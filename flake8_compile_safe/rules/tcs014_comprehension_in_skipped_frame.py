@@ -182,9 +182,11 @@ class Sampler(nn.Module):
         wrapped: dict = {}  # one decorator serves many functions: its wrappers' comprehensions, found once
         for item in facts.reached:
             func = item.ctx.func
-            if func.qualname in seen or func.node is None:
+            if func.qualname in seen:
                 continue
             seen.add(func.qualname)
+            if func.qualname not in breaking_lines and func.qualname not in breaks_below:
+                continue  # nothing to check; reading its def would parse its file on a warm run
             try:
                 yield from list(self._check_function(func, item, facts, breaking_lines, breaks_below, wrapped))
             except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
@@ -194,7 +196,7 @@ class Sampler(nn.Module):
     def _check_function(self, func, item, facts, breaking_lines, breaks_below, wrapped) -> Iterable[Finding]:
         module_self = _module_self(func, facts.index)
         lines = breaking_lines.get(func.qualname, ())
-        regions = _break_regions(func.node) if lines else ()
+        regions = _break_regions(func.node) if lines and func.node is not None else ()
         if any(_in_regions(line, regions) for line in lines):
             for node in _comprehensions(func.node.body):
                 if _holds_tensor(node, func.module, module_self) and \
