@@ -23,7 +23,8 @@ from . import __version__
 
 # Bump when what a summary or a record holds changes (a new fact the rules read): every entry
 # written by another format is then ignored and rebuilt.
-CACHE_FORMAT = 10  # 10: records and summaries packed one by one (bytes); StaticKind slotted, shared
+# 11: FunctionInfo.derived facts; 10: records and summaries packed one by one (bytes), StaticKind slotted
+CACHE_FORMAT = 11
 CACHE_DIR_NAME = ".compile_safe_cache"
 DISABLE_ENV = "COMPILE_SAFE_NO_CACHE"
 MAGIC = b"flake8-compile-safe cache\n"

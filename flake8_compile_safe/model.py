@@ -58,7 +58,8 @@ def note_query(key: tuple, answer) -> None:
 class FunctionInfo:
     """A function or method; ``node`` is its def (parsed on first use for a cached module)."""
 
-    __slots__ = ("qualname", "name", "_node", "module", "cls", "parent", "lineno", "col", "_decorators", "_args")
+    __slots__ = ("qualname", "name", "_node", "module", "cls", "parent", "lineno", "col", "_decorators", "_args",
+                 "_derived")
 
     def __init__(self, qualname: str, name: str, node, module: "ModuleInfo", cls: "ClassInfo | None" = None,
                  parent: "FunctionInfo | None" = None, lineno: int = 0, col: int = 0):
@@ -75,6 +76,17 @@ class FunctionInfo:
         # The signature stays in the summary: calls into a function bind its parameters, and
         # that must not cost a parse of the callee's file (it is in the interface digest).
         self._args = node.args if node is not None else None
+        self._derived = None  # {key: value} computed from the def once; kept in the summary (see derived)
+
+    def derived(self, key: str, compute):
+        """``compute(node)`` for this def, memoised under ``key`` and kept in the cached summary, so
+        a warm run asks it without parsing the file. Values must be plain data (ints, bools, tuples)."""
+        if self._derived is None:
+            self._derived = {}
+        if key not in self._derived:
+            node = self.node
+            self._derived[key] = compute(node) if node is not None else None
+        return self._derived[key]
 
     @property
     def decorators(self) -> tuple[str, ...]:
@@ -135,6 +147,8 @@ class FunctionInfo:
         for name, value in state.items():
             object.__setattr__(self, name, value)
         self._node = _UNSET if state["_node"] else None
+        if "_derived" not in state:
+            self._derived = None
         self.name = sys.intern(self.name)  # "forward", "__init__": one string for thousands
 
     def __repr__(self) -> str:

@@ -314,3 +314,17 @@ def test_a_warm_run_parses_only_the_edited_file_when_nothing_else_needs_reading(
     found, stats = warm(root, cache)
     assert found == cold(root) == []
     assert stats.mode == "incremental" and stats.parsed == 1, stats  # deep.py, nothing else
+
+
+def test_functions_with_a_break_in_unchanged_files_are_not_parsed_again(tmp_path):
+    """TCS014 asks every function with a break whether a comprehension sits in its try/loop: the
+    answer comes from the cached summary (FunctionInfo.derived), not from a parse."""
+    root = make_project(tmp_path / "proj")
+    (root / "pkg" / "deep.py").write_text(DEEP_HAZARD)  # breaks in deep, helper and model
+    cache = root / ".compile_safe_cache"
+    warm(root, cache)
+    other = root / "pkg" / "other0.py"
+    other.write_text(other.read_text().replace("return x + 1", "y = x + 1\n        return y"))
+    found, stats = warm(root, cache)
+    assert found == cold(root) and ("deep.py", 2, "TCS002") in codes(found)
+    assert stats.mode == "incremental" and stats.parsed == 1, stats  # other0.py only

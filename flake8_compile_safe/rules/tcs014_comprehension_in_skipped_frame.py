@@ -196,8 +196,9 @@ class Sampler(nn.Module):
     def _check_function(self, func, item, facts, breaking_lines, breaks_below, wrapped) -> Iterable[Finding]:
         module_self = _module_self(func, facts.index)
         lines = breaking_lines.get(func.qualname, ())
-        regions = _break_regions(func.node) if lines and func.node is not None else ()
-        if any(_in_regions(line, regions) for line in lines):
+        # From the summary on a warm run: most functions with a break have no comprehension at all.
+        has_comprehension, regions = (func.derived(_FRAME_FACTS, _frame_facts) or (False, ())) if lines else (False, ())
+        if has_comprehension and any(_in_regions(line, regions) for line in lines):
             for node in _comprehensions(func.node.body):
                 if _holds_tensor(node, func.module, module_self) and \
                         _not_a_tuple(node.generators[0].iter, func.node, func.module, facts.index):
@@ -279,6 +280,14 @@ def _comprehensions(body) -> list[ast.expr]:
     found = [node for node in _walk_scope(body) if isinstance(node, _OWN_FRAME)]
     inner = {id(sub) for node in found for sub in walk(node) if sub is not node}
     return sorted((node for node in found if id(node) not in inner), key=lambda n: (n.lineno, n.col_offset))
+
+
+_FRAME_FACTS = "tcs014.frame"
+
+
+def _frame_facts(func_node) -> tuple[bool, tuple[tuple[int, int], ...]]:
+    """(the def has a comprehension of its own frame, its break regions): plain data for the summary."""
+    return bool(_comprehensions(func_node.body)), tuple(_break_regions(func_node))
 
 
 def _break_regions(func_node) -> list[tuple[int, int]]:
