@@ -92,13 +92,11 @@ def _prefix_names(block: cst.If) -> set[str]:
     return derived
 
 
-class EntryRewriter(cst.CSTTransformer):
-    """Section 3, on every function of a module; ``found`` counts the rewritten entry points."""
+class _ClassScoped(cst.CSTTransformer):
+    """Keeps the names of the classes the visit is inside, innermost last."""
 
     def __init__(self):
-        self.found = 0
-        self.scaler_attr: str | None = None
-        self.class_name = ""  # of the (last) rewritten entry method
+        super().__init__()
         self._classes: list[str] = []
 
     def visit_ClassDef(self, node):
@@ -107,6 +105,19 @@ class EntryRewriter(cst.CSTTransformer):
     def leave_ClassDef(self, original, updated):
         self._classes.pop()
         return updated
+
+    def _enclosing_class(self, default: str) -> str:
+        return self._classes[-1] if self._classes else default
+
+
+class EntryRewriter(_ClassScoped):
+    """Section 3, on every function of a module; ``found`` counts the rewritten entry points."""
+
+    def __init__(self):
+        super().__init__()
+        self.found = 0
+        self.scaler_attr: str | None = None
+        self.class_name = ""  # of the (last) rewritten entry method
 
     def leave_FunctionDef(self, original, updated):
         body = list(updated.body.body)
@@ -127,7 +138,7 @@ class EntryRewriter(cst.CSTTransformer):
                 continue
             self.found += 1
             self.scaler_attr = call.func.attr.value
-            self.class_name = self._classes[-1] if self._classes else ""
+            self.class_name = self._enclosing_class("")
             body[i:i + 2] = [new]
             return updated.with_changes(body=updated.body.with_changes(body=tuple(body)))
         return updated
@@ -181,20 +192,13 @@ class EntryRewriter(cst.CSTTransformer):
         return node.with_changes(orelse=orelse)
 
 
-class ReaderRewriter(cst.CSTTransformer):
+class ReaderRewriter(_ClassScoped):
     """Section 4: length reads compared with 0 -> ``not cache.prefilled()``; dead length stores removed."""
 
     def __init__(self):
+        super().__init__()
         self.changed = 0
         self.class_name = ""
-        self._classes: list[str] = []
-
-    def visit_ClassDef(self, node):
-        self._classes.append(node.name.value)
-
-    def leave_ClassDef(self, original, updated):
-        self._classes.pop()
-        return updated
 
     def leave_If(self, original, updated):
         cache = _cache_test(updated)
@@ -212,7 +216,7 @@ class ReaderRewriter(cst.CSTTransformer):
         if any(f"{cache}." not in code(_assign(st).value) for st in body[:1]):
             return updated
         self.changed += 1
-        self.class_name = self._classes[-1] if self._classes else self.class_name
+        self.class_name = self._enclosing_class(self.class_name)
         new_last = body[-1].with_changes(body=[last.with_changes(value=expr(f"not {cache}.{PREFILLED}()"))],
                                          leading_lines=body[0].leading_lines)
         return updated.with_changes(body=updated.body.with_changes(body=(new_last,)))
@@ -227,7 +231,7 @@ class ReaderRewriter(cst.CSTTransformer):
                 rest = cst.Module(body=body[i + 1:])
                 if name not in names_in(rest):
                     self.changed += 1
-                    self.class_name = self._classes[-1] if self._classes else self.class_name
+                    self.class_name = self._enclosing_class(self.class_name)
                     continue  # a dead store of a per-step length
             keep.append(st)
         if len(keep) == len(body):
