@@ -37,3 +37,18 @@ def codes_at(root: Path, extra_roots: tuple[str, ...] = (), allow_gaps: bool = F
 
 def run_flake8(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "flake8", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def toto_source_copy(tmp_path_factory, name: str) -> tuple[Path, Path]:
+    """(the fetched toto-ts source, a fresh copy of it to edit); skips where it cannot be fetched."""
+    import pytest
+
+    try:
+        from flake8_compile_safe.families.toto import copy_toto, fetch_toto
+
+        src = fetch_toto()
+    except Exception as exc:  # no network and no cache
+        pytest.skip(f"toto-ts source not available: {exc}")
+    root = tmp_path_factory.mktemp(name) / "src"
+    copy_toto(root)
+    return src, root

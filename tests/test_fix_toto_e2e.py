@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from flake8_compile_safe.fixers.cli import main
+from helpers import toto_source_copy
 
 HERE = Path(__file__).parent
 PROBE = HERE / "toto_compile_probe.py"
@@ -47,14 +48,7 @@ DELIBERATE = (
 
 @pytest.fixture(scope="module")
 def toto_copy(tmp_path_factory):
-    try:
-        from flake8_compile_safe.families.toto import copy_toto, fetch_toto
-
-        src = fetch_toto()
-    except Exception as exc:  # no network and no cache
-        pytest.skip(f"toto-ts source not available: {exc}")
-    root = tmp_path_factory.mktemp("toto") / "src"
-    copy_toto(root)
+    src, root = toto_source_copy(tmp_path_factory, "toto")
     originals = {p: p.read_bytes() for p in (root / "toto").rglob("*.py")}
     return src, root, originals
 

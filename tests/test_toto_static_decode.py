@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from flake8_compile_safe.fixers.cli import main
+from helpers import toto_source_copy
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "benchmarks" / "toto_static_decode.py"
@@ -32,14 +33,7 @@ LENGTH_READS = (".current_len(", ".seq_len(")
 
 @pytest.fixture(scope="module")
 def fixed_toto(tmp_path_factory):
-    try:
-        from flake8_compile_safe.families.toto import copy_toto, fetch_toto
-
-        src = fetch_toto()
-    except Exception as exc:  # no network and no cache
-        pytest.skip(f"toto-ts source not available: {exc}")
-    root = tmp_path_factory.mktemp("toto_static") / "src"
-    copy_toto(root)
+    src, root = toto_source_copy(tmp_path_factory, "toto_static")
     assert main([str(root), "-q"]) == 0
     return src, root
 
