@@ -29,7 +29,9 @@ CACHE_DIR_NAME = ".compile_safe_cache"
 DISABLE_ENV = "COMPILE_SAFE_NO_CACHE"
 MAGIC = b"flake8-compile-safe cache\n"
 
-_NOT_LINTER_FILES = {"validate", "families", "demo.py", "docs.py", "__main__.py"}  # never run by the plugin
+# Modules an entry never names (the linter's records hold none of their classes): importing them
+# would run a CLI, pull in torch or the fixer. Not run by the plugin either: not in its fingerprint.
+_NOT_LINTER = {"__main__", "demo", "docs", "families", "fixers", "validate"}
 
 
 def _linter_fingerprint(root: Path = Path(__file__).resolve().parent) -> str:
@@ -38,7 +40,7 @@ def _linter_fingerprint(root: Path = Path(__file__).resolve().parent) -> str:
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root).as_posix()
-        if rel.split("/", 1)[0] in _NOT_LINTER_FILES:
+        if rel.split("/", 1)[0].removesuffix(".py") in _NOT_LINTER:
             continue
         digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
@@ -55,9 +57,6 @@ os.umask(_UMASK)
 
 _PATH_CLASSES = {cls.__name__: cls for cls in (Path, PosixPath, WindowsPath, PurePosixPath, PureWindowsPath)}
 _OWN_FACTORIES = {("flake8_compile_safe.values", "_nothing"), ("flake8_compile_safe.values", "_static_kind")}
-# Modules an entry never names (the linter's records hold none of their classes): importing them
-# would run a CLI, pull in torch or the fixer.
-_NOT_LINTER = {"__main__", "demo", "docs", "families", "fixers", "validate"}
 
 
 class _EntryUnpickler(pickle.Unpickler):
