@@ -451,8 +451,8 @@ class CallGraph:
             table = self._nested[key] = {}
             for stmt in _shallow_statements(func.node.body):
                 if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    table.setdefault(stmt.name, FunctionInfo(f"{func.qualname}.<locals>.{stmt.name}", stmt.name,
-                                                             stmt, func.module, None, func))
+                    table.setdefault(stmt.name, func.module.nested_def(f"{func.qualname}.<locals>.{stmt.name}",
+                                                                       stmt, func))
         return table.get(name)
 
     def local_names(self, func: FunctionInfo) -> frozenset[str]:

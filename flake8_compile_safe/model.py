@@ -124,6 +124,17 @@ class FunctionInfo:
             self._args = self.node.args
         return self._args
 
+    def first_positional(self) -> str | None:
+        """The first positional parameter's name, without keeping a parsed signature (a whole-walk
+        check asks it of thousands of functions a warm run only replays)."""
+        args = self._args
+        if isinstance(args, str) and (self._node is None or self._node is _UNSET):
+            args = ast.parse(f"def _({args}): pass").body[0].args
+        else:
+            args = self.args
+        params = [*args.posonlyargs, *args.args]
+        return params[0].arg if params else None
+
     @property
     def params(self) -> list[ast.arg]:
         args = self.args
@@ -333,6 +344,19 @@ class ModuleInfo:
             nested = self.__dict__["_nested_functions"] = {}
         return nested
 
+    def nested_def(self, qualname: str, node, parent: FunctionInfo) -> FunctionInfo:
+        """The nested def ``node`` of ``parent``, one object per def: the one a replay made, or a new one.
+
+        Registered here so that the module's summary keeps what was derived from it.
+        """
+        key = (qualname, node.lineno, node.col_offset)
+        found = self._nested.get(key)
+        if found is None:
+            found = self._nested[key] = FunctionInfo(qualname, node.name, node, self, None, parent)
+        elif found._node is _UNSET:
+            found._node = node
+        return found
+
     def function_at(self, qualname: str, lineno: int, col: int, parent: FunctionInfo | None) -> FunctionInfo:
         """The function defined at (lineno, col): a top-level one, a method, or a nested def."""
         for func in self.all_functions():
@@ -343,6 +367,10 @@ class ModuleInfo:
         if found is None:
             name = qualname.rpartition(".")[2]
             found = self._nested[key] = FunctionInfo(qualname, name, None, self, None, parent, lineno, col)
+            kept = self.__dict__.get("_nested_facts", {}).get(key)
+            if kept is not None:  # what the last run derived from its def: no parse to ask it again
+                found._decorators, derived = kept
+                found._derived = dict(derived) if derived else None
             positions = self.__dict__.get("_positions")
             if self._tree is not _UNSET:  # built from source this run, or already loaded
                 if positions is None:
@@ -353,6 +381,14 @@ class ModuleInfo:
     def __getstate__(self):
         state = {k: v for k, v in self.__dict__.items() if k not in ("_nested_functions", "_positions")}
         state["_tree"] = None
+        # Nested defs are made on demand, not indexed; the facts a whole-walk check derived from
+        # them (decorators, FunctionInfo.derived) stay, like those of the module's own functions.
+        kept = dict(state.get("_nested_facts", {}))
+        for key, func in self._nested.items():
+            if func._decorators is not None or func._derived:
+                kept[key] = (func._decorators, func._derived)
+        if kept:
+            state["_nested_facts"] = kept
         return state
 
     def __setstate__(self, state):

@@ -328,3 +328,74 @@ def test_functions_with_a_break_in_unchanged_files_are_not_parsed_again(tmp_path
     found, stats = warm(root, cache)
     assert found == cold(root) and ("deep.py", 2, "TCS002") in codes(found)
     assert stats.mode == "incremental" and stats.parsed == 1, stats  # other0.py only
+
+
+SKIPPED_FRAMES = {
+    "pkg/deco.py": '''\
+import functools
+
+
+class Registry(dict):
+    def get(self, model) -> dict:
+        return super().get(type(model).__name__) or {}
+
+
+REGISTRY = Registry()
+
+
+def capture(func):
+    @functools.wraps(func)
+    def wrapper(self, *args, **kwargs):
+        keys = {k: getattr(self, k, False) for k in REGISTRY.get(self)}
+        try:
+            return func(self, *args, **kwargs)
+        finally:
+            keys.clear()
+
+    return wrapper
+''',
+    "pkg/skip.py": '''\
+import torch
+from torch import nn
+
+from pkg.deco import capture
+
+
+class Sampler(nn.Module):
+    def forward(self, x, steps: int):
+        for _ in range(steps):
+            n = int(x.sum().item())
+            x = x[:n]
+        return [torch.relu(t) for t in list(x)]
+
+
+class Router(nn.Module):
+    @capture
+    def forward(self, ids):
+        def count(v):
+            for _ in range(2):
+                v = v[: int(v.sum().item())]
+            return [torch.relu(t) for t in list(v)]
+
+        return count(ids)
+''',
+}
+
+
+def test_whole_walk_facts_of_unchanged_files_come_from_the_cache(tmp_path):
+    """TCS014 reads, for every function with a break, its comprehensions and loop/try regions; for
+    every decorated function reaching one, its decorators' wrappers; nested defs included. A warm
+    run after an unrelated edit takes all of it from the summaries: only the edited file is parsed."""
+    root = make_project(tmp_path / "proj")
+    for name, text in SKIPPED_FRAMES.items():
+        (root / name).write_text(text)
+    cache = root / ".compile_safe_cache"
+    first, stats = warm(root, cache)
+    assert stats.mode == "cold" and first == cold(root)
+    assert [(n, line) for n, line, code in codes(first) if code == "TCS014"] == [
+        ("deco.py", 15), ("skip.py", 12), ("skip.py", 21)]
+    other = root / "pkg" / "other0.py"
+    other.write_text(other.read_text().replace("return x + 1", "y = x + 1\n        return y"))
+    found, stats = warm(root, cache)
+    assert found == cold(root) == first
+    assert stats.mode == "incremental" and stats.parsed == 1, stats  # other0.py only

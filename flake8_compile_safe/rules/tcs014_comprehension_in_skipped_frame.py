@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import sys
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from ..astwalk import child_nodes, walk
 from ..findings import Finding
@@ -194,55 +194,84 @@ class Sampler(nn.Module):
                                       f"{self.code} {type(exc).__name__}: {str(exc)[:100]}"))
 
     def _check_function(self, func, item, facts, breaking_lines, breaks_below, wrapped) -> Iterable[Finding]:
-        module_self = _module_self(func, facts.index)
+        index = facts.index
         lines = breaking_lines.get(func.qualname, ())
-        # From the summary on a warm run: most functions with a break have no comprehension at all.
-        has_comprehension, regions = (func.derived(_FRAME_FACTS, _frame_facts) or (False, ())) if lines else (False, ())
-        if has_comprehension and any(_in_regions(line, regions) for line in lines):
-            for node in _comprehensions(func.node.body):
-                if _holds_tensor(node, func.module, module_self) and \
-                        _not_a_tuple(node.generators[0].iter, func.node, func.module, facts.index):
-                    yield self._finding(node, func.module.path, func.qualname, func.lineno, item,
+        # From the summary on a warm run: the comprehensions and break regions of the def, as plain
+        # data, so that a function with a break in an unchanged file costs no parse.
+        regions, candidates = ((), ())
+        if lines:
+            regions, candidates = func.derived(_FRAME_FACTS, lambda node: _frame_facts(node, func.module)) or ((), ())
+        if candidates and any(_in_regions(line, regions) for line in lines):
+            module_self = _module_self(func, index)
+            for spot in candidates:
+                if _flagged(spot, module_self, func.module, index):
+                    yield self._finding(spot, func.module.path, func.qualname, func.lineno, item,
                                         f"comprehension in `{func.display}`, which dynamo skips after the break "
                                         f"at line {min(lines)}")
         if func.qualname not in breaks_below:
             return
         for name in func.decorator_names():
-            decorator = facts.index.lookup_function(name)
-            if decorator is None or decorator.node is None:
+            decorator = index.lookup_function(name)
+            if decorator is None:
                 continue
-            key = (id(decorator.node), module_self is not None)
+            on_module = _module_self(func, index) is not None
+            key = (decorator.qualname, decorator.lineno, decorator.col, on_module)
             found = wrapped.get(key)
             if found is None:
-                found = wrapped[key] = wrapper_comprehensions(decorator, module_self is not None, facts.index)
-            for node, wrapper in found:
-                yield self._finding(node, decorator.module.path, f"{decorator.qualname}.{wrapper.name}",
+                found = wrapped[key] = wrapper_comprehensions(decorator, on_module, index)
+            for spot, wrapper in found:
+                yield self._finding(spot, decorator.module.path, f"{decorator.qualname}.{wrapper.name}",
                                     wrapper.lineno, item,
                                     f"comprehension in `{decorator.name}`'s wrapper, skipped after the "
                                     f"break in `{func.display}`")
 
-    def _finding(self, node, path, function, def_line, item, summary) -> Finding:
-        return Finding(self.code, str(path), node.lineno, node.col_offset, node.end_lineno or node.lineno,
-                       node.end_col_offset or node.col_offset, summary=summary, why=self.why, fix=self.fix,
+    def _finding(self, spot, path, function, def_line, item, summary) -> Finding:
+        return Finding(self.code, str(path), spot.lineno, spot.col, spot.end_lineno, spot.end_col,
+                       summary=summary, why=self.why, fix=self.fix,
                        root=item.root.display, chain=item.chain + (function.rsplit(".", 1)[-1],), function=function,
                        def_line=def_line, consequence=self.consequence,
                        data={"kind": "comprehension-in-skipped-frame"})
 
 
-def wrapper_comprehensions(decorator, on_module: bool, index) -> list[tuple[ast.expr, ast.FunctionDef]]:
+class Spot(NamedTuple):
+    """A comprehension that is a frame of its own, as plain data (kept in the cached summary).
+
+    ``names``: the free names its frame reads; ``proof``: None when nothing proves its iterable is
+    not a tuple, a tensor or a range, else the calls whose return annotations must prove it
+    (``("func", name)`` or ``("method", class name, attribute)``; empty: proven by the code itself).
+    """
+
+    lineno: int
+    col: int
+    end_lineno: int
+    end_col: int
+    names: tuple[str, ...]
+    proof: tuple[tuple[str, ...], ...] | None
+
+
+class Wrapper(NamedTuple):
+    name: str
+    lineno: int
+    first_param: str | None  # a module when the decorated function is an nn.Module method
+    spots: tuple[Spot, ...]
+
+
+def wrapper_comprehensions(decorator, on_module: bool, index) -> list[tuple[Spot, Wrapper]]:
     """(comprehension, wrapper) for each flagged comprehension in the wrappers of ``decorator``.
 
     ``on_module``: the decorated function is an ``nn.Module`` method, so a wrapper's first
     parameter is a module. The same for every function the decorator wraps (memoised by the caller).
     """
-    out = []
-    for wrapper in _wrappers(decorator.node):
-        wrapper_self = wrapper.args.args[0].arg if on_module and wrapper.args.args else None
-        for node in _comprehensions(wrapper.body):
-            if _holds_tensor(node, decorator.module, wrapper_self) and \
-                    _not_a_tuple(node.generators[0].iter, wrapper, decorator.module, index):
-                out.append((node, wrapper))
-    return out
+    wrappers = decorator.derived(_WRAPPER_FACTS, lambda node: _wrapper_facts(node, decorator.module)) or ()
+    return [(spot, wrapper) for wrapper in wrappers for spot in wrapper.spots
+            if _flagged(spot, wrapper.first_param if on_module else None, decorator.module, index)]
+
+
+def _flagged(spot: Spot, self_name: str | None, module, index) -> bool:
+    """The comprehension holds something dynamo looks for, and its iterable is proven not a tuple."""
+    holds = (self_name is not None and self_name in spot.names) or \
+        any(module.resolve(name) in _TORCH_MODULES for name in spot.names)
+    return holds and spot.proof is not None and all(_returns_iterable(call, module, index) for call in spot.proof)
 
 
 def _reaching(targets: set[str], calls: dict[str, set[str]]) -> set[str]:
@@ -262,8 +291,7 @@ def _reaching(targets: set[str], calls: dict[str, set[str]]) -> set[str]:
 
 def _module_self(func, index) -> str | None:
     """The first parameter's name when ``func`` is a method of an ``nn.Module`` class (it is a module)."""
-    params = func.args.posonlyargs + func.args.args
-    return params[0].arg if func.cls is not None and params and index.is_nn_module(func.cls) else None
+    return func.first_positional() if func.cls is not None and index.is_nn_module(func.cls) else None
 
 
 def _walk_scope(nodes):
@@ -282,12 +310,31 @@ def _comprehensions(body) -> list[ast.expr]:
     return sorted((node for node in found if id(node) not in inner), key=lambda n: (n.lineno, n.col_offset))
 
 
-_FRAME_FACTS = "tcs014.frame"
+_FRAME_FACTS = "tcs014.frame.2"
+_WRAPPER_FACTS = "tcs014.wrappers"
+_RETURNS = "returns.name"
 
 
-def _frame_facts(func_node) -> tuple[bool, tuple[tuple[int, int], ...]]:
-    """(the def has a comprehension of its own frame, its break regions): plain data for the summary."""
-    return bool(_comprehensions(func_node.body)), tuple(_break_regions(func_node))
+def _frame_facts(func_node, module) -> tuple[tuple[tuple[int, int], ...], tuple[Spot, ...]]:
+    """(the def's break regions, its comprehensions of their own frame): plain data for the summary."""
+    return tuple(_break_regions(func_node)), _spots(func_node, func_node.body, module)
+
+
+def _wrapper_facts(decorator_node, module) -> tuple[Wrapper, ...]:
+    out = []
+    for wrapper in _wrappers(decorator_node):
+        spots = _spots(wrapper, wrapper.body, module)
+        if spots:
+            first = wrapper.args.args[0].arg if wrapper.args.args else None
+            out.append(Wrapper(wrapper.name, wrapper.lineno, first, spots))
+    return tuple(out)
+
+
+def _spots(scope, body, module) -> tuple[Spot, ...]:
+    return tuple(Spot(node.lineno, node.col_offset, node.end_lineno or node.lineno,
+                      node.end_col_offset or node.col_offset,
+                      _free_names(node), _iter_proof(node.generators[0].iter, scope, module))
+                 for node in _comprehensions(body))
 
 
 def _break_regions(func_node) -> list[tuple[int, int]]:
@@ -334,20 +381,18 @@ def _calls_in_try(func_node, params: set[str]) -> bool:
     return False
 
 
-def _holds_tensor(comp, module, self_name: str | None) -> bool:
-    """The comprehension's frame holds something dynamo looks for (else dynamo leaves it alone).
+def _free_names(comp) -> tuple[str, ...]:
+    """The names the comprehension's frame reads from outside: they become the frame's locals.
 
-    Its free names become the frame's locals: a module (``self_name``, the first parameter of an
-    ``nn.Module`` method or of a wrapper around one) counts,
-    as does a global bound to ``torch`` or one of its modules (``has_tensor_in_frame``).
+    A module among them (the first parameter of an ``nn.Module`` method or of a wrapper around
+    one) or a global bound to ``torch`` or one of its modules makes dynamo look at the frame
+    (``has_tensor_in_frame``); otherwise it leaves it alone.
     """
     own_targets = {n.id for gen in comp.generators for n in ast.walk(gen.target) if isinstance(n, ast.Name)}
     parts = [*(gen.iter for gen in comp.generators[1:]), *(cond for gen in comp.generators for cond in gen.ifs)]
     parts += [comp.key, comp.value] if isinstance(comp, ast.DictComp) else [comp.elt]
     names = {n.id for part in parts for n in ast.walk(part) if isinstance(n, ast.Name)} - own_targets
-    if self_name and self_name in names:
-        return True
-    return any(module.resolve(name) in _TORCH_MODULES for name in names)
+    return tuple(sorted(names))
 
 
 _BUILDS_ITERABLE = {"list", "dict", "set", "frozenset", "sorted", "zip", "enumerate", "reversed", "map", "filter"}
@@ -356,37 +401,49 @@ _RETURNS_ITERABLE = {"dict", "list", "set", "frozenset", "str", "Dict", "List", 
                      "MutableMapping", "Sequence", "Iterator", "Iterable"}
 
 
-def _not_a_tuple(expr, scope, module, index, depth: int = 0) -> bool:
-    """The comprehension iterates something the code proves is not a tuple, a tensor or a range.
+def _iter_proof(expr, scope, module, depth: int = 0) -> tuple[tuple[str, ...], ...] | None:
+    """What proves the comprehension iterates something that is not a tuple, a tensor or a range.
 
     Dynamo takes a tuple iterator (a tensor iterates as one) or a range iterator as a frame input;
     the iterator of a dict, a dict view, a list, a set, a string, zip or enumerate it does not.
+    None: nothing proves it; else the calls whose return annotations must prove it (empty: the
+    code itself does). Calls are kept unresolved: they are resolved against the index at check
+    time, since the callee may live in another file.
     """
     if depth > 3:
-        return False
+        return None
     if isinstance(expr, (ast.List, ast.Set, ast.Dict, ast.ListComp, ast.SetComp, ast.DictComp, ast.JoinedStr)):
-        return True
+        return ()
     if isinstance(expr, ast.Constant):
-        return isinstance(expr.value, str)
+        return () if isinstance(expr.value, str) else None
     if isinstance(expr, ast.Name):
         values = _assigned(expr.id, _walk_scope(scope.body))
         if not values and module.tree is not None:  # a module global
             values = _assigned(expr.id, module.tree.body)
-        return len(values) == 1 and _not_a_tuple(values[0], scope, module, index, depth + 1)
+        return _iter_proof(values[0], scope, module, depth + 1) if len(values) == 1 else None
     if isinstance(expr, ast.BoolOp):  # `x or {}`: every operand must be proven
-        return all(_not_a_tuple(v, scope, module, index, depth + 1) for v in expr.values)
+        proofs = [_iter_proof(v, scope, module, depth + 1) for v in expr.values]
+        return None if any(p is None for p in proofs) else tuple(call for p in proofs for call in p)
     if not isinstance(expr, ast.Call):
-        return False
+        return None
     if isinstance(expr.func, ast.Name) and expr.func.id in _BUILDS_ITERABLE:
-        return True
+        return ()
     if isinstance(expr.func, ast.Attribute) and expr.func.attr in _VIEWS and not expr.args:
-        return True
-    target = _call_target(expr.func, module, index)
-    returns = getattr(target.node, "returns", None) if target is not None and target.node is not None else None
+        return ()
+    call = _call_spec(expr.func, module)
+    return (call,) if call is not None else None
+
+
+def _returns_iterable(call: tuple[str, ...], module, index) -> bool:
+    target = _call_target(call, module, index)
+    return target is not None and target.derived(_RETURNS, _returns_name) in _RETURNS_ITERABLE
+
+
+def _returns_name(func_node) -> str | None:
+    returns = getattr(func_node, "returns", None)
     if isinstance(returns, ast.Subscript):
         returns = returns.value
-    name = returns.id if isinstance(returns, ast.Name) else returns.attr if isinstance(returns, ast.Attribute) else None
-    return name in _RETURNS_ITERABLE
+    return returns.id if isinstance(returns, ast.Name) else returns.attr if isinstance(returns, ast.Attribute) else None
 
 
 def _assigned(name: str, nodes) -> list[ast.expr]:
@@ -400,16 +457,22 @@ def _assigned(name: str, nodes) -> list[ast.expr]:
     return out
 
 
-def _call_target(func, module, index):
-    """The project function a call runs: a module function, or a method of a module-level instance."""
+def _call_spec(func, module) -> tuple[str, ...] | None:
+    """The function a call runs, unresolved: a module function, or a method of a module-level instance."""
     if isinstance(func, ast.Name):
-        return index.lookup_function(module.resolve(func.id))
+        return ("func", func.id)
     if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
         return None
     tree = module.tree
     for node in tree.body if tree is not None else ():
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name) \
                 and any(isinstance(t, ast.Name) and t.id == func.value.id for t in node.targets):
-            klass = index.lookup_class(module.resolve(node.value.func.id))
-            return index.find_method(klass, func.attr) if klass is not None else None
+            return ("method", node.value.func.id, func.attr)
     return None
+
+
+def _call_target(call: tuple[str, ...], module, index):
+    if call[0] == "func":
+        return index.lookup_function(module.resolve(call[1]))
+    klass = index.lookup_class(module.resolve(call[1]))
+    return index.find_method(klass, call[2]) if klass is not None else None
