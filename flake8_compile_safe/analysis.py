@@ -152,6 +152,7 @@ def report_for_root(root: str | Path, extra_roots: tuple[str, ...] = (),
     report = _REPORTS.get(key)
     if report is not None:
         return report
+    wait_for_cache_writes()  # a run must not read a cache an earlier child is still writing
     if in_child and "fork" in multiprocessing.get_all_start_methods():
         try:
             report = _REPORTS[key] = _report_in_child(key[0], tuple(extra_roots), cache_dir)
@@ -162,15 +163,18 @@ def report_for_root(root: str | Path, extra_roots: tuple[str, ...] = (),
     return report
 
 
-def _build_report(root: str, extra_roots: tuple[str, ...], trees, cache_dir) -> Report:
+def _build_report(root: str, extra_roots: tuple[str, ...], trees, cache_dir, deliver=None) -> Report | None:
+    """The report; None when the cache failed after ``deliver`` already had the findings."""
     if cache_dir is not None:
         from .cache import warn
         from .incremental import cached_report
 
         try:
-            return cached_report(root, extra_roots, cache_dir, trees)
+            return cached_report(root, extra_roots, cache_dir, trees, deliver)
         except Exception as exc:  # noqa: BLE001 - the cache must never cost a lint run
             warn(f"the cache failed ({type(exc).__name__}: {str(exc)[:200]}); running without it")
+            if deliver is not None and deliver.done:
+                return None  # the findings are out; what failed was writing the cache
     index = ProjectIndex.build(root, trees)
     full = analyze_index(index, extra_roots)
     report = full.slim()
@@ -179,15 +183,42 @@ def _build_report(root: str, extra_roots: tuple[str, ...], trees, cache_dir) -> 
     return report
 
 
+class _Delivery:
+    """Sends the findings to the parent once; the child then goes on writing the cache."""
+
+    def __init__(self, send):
+        self.send = send
+        self.done = False
+
+    def __call__(self, report: Report) -> None:
+        if not self.done:
+            self.send.send(("ok", (report.findings, report.indexed_paths, report.errors)))
+            self.done = True
+
+
 def _child_main(send, root: str, extra_roots: tuple[str, ...], cache_dir) -> None:
+    deliver = _Delivery(send)
     try:
-        report = _build_report(root, extra_roots, None, cache_dir)
-        send.send(("ok", (report.findings, report.indexed_paths, report.errors)))
+        report = _build_report(root, extra_roots, None, cache_dir, deliver)
+        if report is not None:
+            deliver(report)
     except BaseException as exc:  # the parent falls back to building it itself
-        send.send(("error", f"{type(exc).__name__}: {exc}"))
+        if not deliver.done:
+            send.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         send.close()
         os._exit(0)  # no teardown: the process ends, its heap with it
+
+
+# Children that handed over their findings and may still be writing the cache: joined before the
+# next analysis in this process, and by multiprocessing when the process exits (so a run's cache
+# is complete once its flake8 process has ended).
+_WRITING: list = []
+
+
+def wait_for_cache_writes() -> None:
+    while _WRITING:
+        _WRITING.pop().join()
 
 
 def _report_in_child(root: str, extra_roots: tuple[str, ...], cache_dir=None) -> Report:
@@ -200,9 +231,11 @@ def _report_in_child(root: str, extra_roots: tuple[str, ...], cache_dir=None) ->
         status, payload = receive.recv()
     except EOFError:
         status, payload = "error", "analysis process died"
-    finally:
+    receive.close()
+    if status == "ok":
+        _WRITING.append(child)  # flake8's workers start while it writes the cache
+    else:
         child.join()
-    if status != "ok":
         raise RuntimeError(payload)
     findings, indexed_paths, errors = payload
     report = Report(None, [], [], indexed_paths=indexed_paths, errors=errors)
@@ -211,6 +244,7 @@ def _report_in_child(root: str, extra_roots: tuple[str, ...], cache_dir=None) ->
 
 
 def clear_cache() -> None:
+    wait_for_cache_writes()
     _REPORTS.clear()
 
 

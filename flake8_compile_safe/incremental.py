@@ -34,7 +34,7 @@ from pathlib import Path
 from .analysis import Report, analyze_index
 from .cache import CacheStore, content_hash, digest
 from .model import recording
-from .project import COMPILE_MENTION, HOOK_MENTION, ProjectIndex, iter_python_files
+from .project import ProjectIndex, iter_python_files, mentions_compile, mentions_hooks
 from .roots import Root, find_roots
 from .source import ParseCounter, SourceError, parse_source, read_text
 from .replay import ReachMemo, packed, unpack
@@ -64,8 +64,11 @@ class RunStats:
 
 
 class IncrementalRun:
-    def __init__(self, root: Path, extra_roots: tuple[str, ...], store: CacheStore, trees=None):
+    def __init__(self, root: Path, extra_roots: tuple[str, ...], store: CacheStore, trees=None, deliver=None):
         self.root = root
+        # Called with the findings as soon as they are known, before the cache is written: a
+        # forked analysis hands them to flake8 at once and writes its entries meanwhile.
+        self.deliver = deliver
         self.extra_roots = tuple(extra_roots)
         self.store = store
         self.trees = trees or {}
@@ -175,6 +178,7 @@ class IncrementalRun:
         roots, roots_read = self._roots(index, facts_world)
         memo = ReachMemo(index, records, self.hashes, stats, summaries)
         report = analyze_index(index, self.extra_roots, memo=memo, roots=roots)
+        self._deliver(report)
         for path in self.files:  # summaries not needed this run stay while what they read is unchanged
             entry = entries[path]
             if entry is not None and entry.get("facts_world") == facts_world and path not in changed:
@@ -219,8 +223,8 @@ class IncrementalRun:
             if module.name != entry["module"].name:
                 self.stats.reason = "module names moved"
                 return None, None
-            module.mentions_compile = bool(COMPILE_MENTION.search(text))
-            module.mentions_hooks = bool(HOOK_MENTION.search(text))
+            module.mentions_compile = mentions_compile(text)
+            module.mentions_hooks = mentions_hooks(text)
             fresh[path] = module
         resolver = index.resolver()
         for module in fresh.values():
@@ -273,16 +277,17 @@ class IncrementalRun:
     def _cold(self) -> Report:
         self.stats.mode = "cold"
         index = ProjectIndex.build(self.root, self.trees)
-        interfaces, facts = {}, {}
-        for path, module in index.by_path.items():
-            interfaces[path] = interface_digest(module)
-            facts[path] = facts_digest(module, interfaces[path])
-        facts_world = digest(sorted(facts.items()))
         with recording() as read:
             roots = find_roots(index, self.extra_roots)
         roots_read = tuple(sorted((p, self.hashes[p]) for p in read if p in self.hashes))
         memo = ReachMemo(index, {}, self.hashes, self.stats)
         report = analyze_index(index, self.extra_roots, memo=memo, roots=roots)
+        self._deliver(report)
+        interfaces, facts = {}, {}  # only the cache needs them: after the findings are out
+        for path, module in index.by_path.items():
+            interfaces[path] = interface_digest(module)
+            facts[path] = facts_digest(module, interfaces[path])
+        facts_world = digest(sorted(facts.items()))
         for path in self.files:
             module = index.by_path.get(path)
             self._write_entry(path, module, interfaces.get(path), facts.get(path), facts_world, memo,
@@ -290,6 +295,10 @@ class IncrementalRun:
         result = self._save(report, roots, roots_read, facts_world)
         index.release()
         return result
+
+    def _deliver(self, report: Report) -> None:
+        if self.deliver is not None:
+            self.deliver(report.slim())
 
     # -- writing ------------------------------------------------------------------------------
     def _entry_name(self, path: str) -> str:
@@ -335,10 +344,13 @@ class IncrementalRun:
 
 
 def cached_report(root: str | Path, extra_roots: tuple[str, ...], cache_dir: str | Path | None,
-                  trees=None) -> Report:
-    """The project's findings, through the persistent cache in ``cache_dir`` (default: at the root)."""
+                  trees=None, deliver=None) -> Report:
+    """The project's findings, through the persistent cache in ``cache_dir`` (default: at the root).
+
+    ``deliver(report)``, if given, receives the findings as soon as they are known, before the
+    cache entries are written (a run served whole from the cache never calls it)."""
     root = Path(root).resolve()
     directory = Path(cache_dir) if cache_dir else root / ".compile_safe_cache"
     if not directory.is_absolute():
         directory = root / directory
-    return IncrementalRun(root, extra_roots, CacheStore(directory), trees).execute()
+    return IncrementalRun(root, extra_roots, CacheStore(directory), trees, deliver).execute()

@@ -143,15 +143,22 @@ class FunctionInfo:
     def decorator_names(self) -> list[str]:
         return [self.module.resolve(name) for name in self.decorators if name]
 
+    def args_source(self) -> str | None:
+        """The parameters as source (``x, n: int = 1``), unparsed once: the cached summary keeps
+        them so (a pickled AST costs ten times the bytes, and more to load), and the interface
+        digest compares them. None when they cannot be unparsed."""
+        if isinstance(self._args, ast.arguments):
+            try:
+                self._args = ast.unparse(self._args)
+            except (ValueError, RecursionError):
+                return None
+        return self._args
+
     def __getstate__(self):
         state = {name: getattr(self, name) for name in self.__slots__ if name != "_node"}
         state["_node"] = self._node is not None
-        # The signature as source: a pickled AST costs ten times the bytes, and more to load.
         if isinstance(self._args, ast.arguments):
-            try:
-                state["_args"] = ast.unparse(self._args)
-            except (ValueError, RecursionError):
-                state["_args"] = None  # read from the def when needed
+            state["_args"] = self.args_source()  # None: read from the def when needed
         return state
 
     def __setstate__(self, state):

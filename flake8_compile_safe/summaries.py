@@ -26,7 +26,10 @@ def _signature(func: FunctionInfo) -> str:
     node = func.node
     if node is None:
         return ""
-    return ast.dump(node.args) + "->" + (ast.dump(node.returns) if node.returns is not None else "")
+    params = func.args_source()
+    if params is None:
+        params = ast.dump(node.args)
+    return params + "->" + (ast.dump(node.returns) if node.returns is not None else "")
 
 
 def _class_header(klass: ClassInfo) -> str:

@@ -126,6 +126,13 @@ class Val:
     boolean: bool = False
     func: tuple | None = None
 
+    def __init__(self, value=None, cls=None, origin=None, items=None, alts=(), hier=False, elems=None,
+                 fresh=False, boolean=False, func=None):
+        # The generated __init__ of a frozen dataclass sets each field through object.__setattr__;
+        # filling the instance dict at once halves the cost (the walk builds about a million).
+        self.__dict__.update(value=value, cls=cls, origin=origin, items=items, alts=alts, hier=hier, elems=elems,
+                             fresh=fresh, boolean=boolean, func=func)
+
     @property
     def is_data_dependent(self) -> bool:
         return self.value in DATA_DEPENDENT

@@ -3,6 +3,7 @@
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -399,3 +400,42 @@ def test_whole_walk_facts_of_unchanged_files_come_from_the_cache(tmp_path):
     found, stats = warm(root, cache)
     assert found == cold(root) == first
     assert stats.mode == "incremental" and stats.parsed == 1, stats  # other0.py only
+
+
+def test_findings_are_handed_over_before_the_cache_is_written(tmp_path):
+    """The forked analysis gives flake8 its findings first and writes the cache while flake8's
+    workers run; the cache is complete once the child is joined, and serves the next run."""
+    from flake8_compile_safe.analysis import clear_cache, report_for_root, wait_for_cache_writes
+
+    root = make_project(tmp_path / "proj")
+    (root / "pkg" / "deep.py").write_text(DEEP_HAZARD)
+    cache = root / ".compile_safe_cache"
+    seen = []
+
+    def deliver(report):
+        seen.append((list(report.findings), run.stats.entries_written))
+
+    run = IncrementalRun(root.resolve(), (), CacheStore(cache), deliver=deliver)
+    findings = run.execute().findings
+    assert seen == [(findings, 0)] and findings == cold(root) != []  # delivered before any entry was written
+    assert run.stats.entries_written > 0
+
+    for edit in (DEEP_SAFE, DEEP_HAZARD):  # incremental runs deliver too
+        (root / "pkg" / "deep.py").write_text(edit)
+        seen.clear()
+        run = IncrementalRun(root.resolve(), (), CacheStore(cache), deliver=deliver)
+        findings = run.execute().findings
+        assert run.stats.mode == "incremental" and seen == [(findings, 0)] and findings == cold(root)
+
+    shutil.rmtree(cache)
+    clear_cache()
+    try:
+        forked = report_for_root(root, in_child=True, cache_dir=cache).findings
+        wait_for_cache_writes()
+        assert forked == cold(root)
+        stats = json.loads((cache / STATS_FILE).read_text())
+        assert stats["mode"] == "cold" and stats["entries_written"] > stats["files"]  # every entry, then the project
+        found, stats = warm(root, cache)
+        assert stats.mode == "unchanged" and found == forked
+    finally:
+        clear_cache()
