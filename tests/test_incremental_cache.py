@@ -439,3 +439,14 @@ def test_findings_are_handed_over_before_the_cache_is_written(tmp_path):
         assert stats.mode == "unchanged" and found == forked
     finally:
         clear_cache()
+
+
+def test_the_compile_mention_filter_gives_the_regex_answers():
+    from flake8_compile_safe.project import COMPILE_MENTION, mentions_compile
+
+    texts = ["import torch\nfrom torch import compile", "x = torch.compile(m)", "re.compile('a')\nimport os",
+             "import os, compile_x", "compile", "import a\ncompile", "from x import (a,\n compile)",
+             "import x; y = compile", "y = 1\nfrom torch import compile as c\n", "", "torch.compiled"]
+    for text in texts:
+        assert mentions_compile(text) == bool(COMPILE_MENTION.search(text)), text
+    assert mentions_compile("x = torch.compile(m)") and not mentions_compile("re.compile('a')\nimport os")

@@ -16,11 +16,12 @@ from .tcs011_state_created import StateCreated
 from .tcs012_tensor_check_raises import TensorCheckRaises
 from .tcs013_untraced_module import UntracedModule
 from .tcs014_comprehension_in_skipped_frame import ComprehensionInSkippedFrame, ReachedFacts
+from .tcs015_step_int_parameter import StepIntParameter
 
 ALL_RULES: tuple[Rule, ...] = (
     StateMutation(), HostSync(), DataDependentIndex(), TensorControlFlow(), GraphBreakBeforeMutation(),
     SideEffectIO(), DataDependentArgument(), DataDependentShape(), ForbiddenInGraph(), PythonStateWrite(),
-    StateCreated(), TensorCheckRaises(), UntracedModule(), ComprehensionInSkippedFrame(),
+    StateCreated(), TensorCheckRaises(), UntracedModule(), ComprehensionInSkippedFrame(), StepIntParameter(),
 )
 RULES_BY_CODE = {rule.code: rule for rule in ALL_RULES}
 
