@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 
+from ..astwalk import walk_branches
 from ..values import TENSOR_VALUE
 from .base import Example, Hit, Rule, source_of
 
@@ -125,8 +126,8 @@ def _step_ints(node) -> tuple:
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return ()
     ints = _int_parameters(node.args)
-    if not ints:
-        return ()
+    if not ints or not any(_may_advance(sub, ints) for sub in walk_branches(node)):
+        return ()  # the quick test first: most defs with an int parameter never add to it
     body = list(_own_nodes(node))
     sizes = _size_names(body, ints)
     advanced = {}  # `offset += T` (or `offset = offset + T`), then returned by name
@@ -160,6 +161,13 @@ def _step_ints(node) -> tuple:
             first = min(uses, key=lambda n: (n.lineno, n.col_offset))
             found.append((name, first.lineno, first.col_offset, shown))
     return tuple(found)
+
+
+def _may_advance(node: ast.AST, ints: set[str]) -> bool:
+    if isinstance(node, ast.AugAssign):
+        return isinstance(node.target, ast.Name) and node.target.id in ints
+    return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and any(
+        isinstance(side, ast.Name) and side.id in ints for side in (node.left, node.right))
 
 
 def _int_parameters(args: ast.arguments) -> set[str]:
