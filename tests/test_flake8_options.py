@@ -35,7 +35,7 @@ def test_unknown_code_in_select_fails(tmp_path):
     root = _project(tmp_path)
     _one_line_error(run_flake8("--select", "TCS999", "model.py", cwd=root), "--select TCS999", "TCS001")
     _one_line_error(run_flake8("--extend-select", "TCS5", "model.py", cwd=root), "--extend-select TCS5")
-    _one_line_error(run_flake8("--select", "TCS015", "model.py", cwd=root), "TCS014", "TCS902")
+    _one_line_error(run_flake8("--select", "TCS016", "model.py", cwd=root), "TCS015", "TCS902")
     _one_line_error(run_flake8("--select", "E,TCS0099", "model.py", cwd=root), "TCS0099")
 
 
@@ -47,7 +47,7 @@ def test_unknown_code_in_config_fails(tmp_path):
 
 def test_known_codes_and_prefixes_pass(tmp_path):
     root = _project(tmp_path)
-    for select in ("TCS", "TCS0", "TCS00", "TCS002", "TCS008", "TCS012", "TCS9", "TCS901", "TCS902", "E,W"):
+    for select in ("TCS", "TCS0", "TCS00", "TCS002", "TCS008", "TCS012", "TCS015", "TCS9", "TCS901", "TCS902", "E,W"):
         proc = run_flake8("--select", select, "model.py", cwd=root)
         assert proc.returncode in (0, 1) and proc.stderr == "", (select, proc.stderr)
     assert "TCS002" in run_flake8("--select", "TCS00", "model.py", cwd=root).stdout
