@@ -218,7 +218,9 @@ _WRITING: list = []
 
 def wait_for_cache_writes() -> None:
     while _WRITING:
-        _WRITING.pop().join()
+        parent, child = _WRITING.pop()
+        if parent == os.getpid():  # a forked flake8 worker inherits the list, not the child
+            child.join()
 
 
 def _report_in_child(root: str, extra_roots: tuple[str, ...], cache_dir=None) -> Report:
@@ -233,7 +235,7 @@ def _report_in_child(root: str, extra_roots: tuple[str, ...], cache_dir=None) ->
         status, payload = "error", "analysis process died"
     receive.close()
     if status == "ok":
-        _WRITING.append(child)  # flake8's workers start while it writes the cache
+        _WRITING.append((os.getpid(), child))  # flake8's workers start while it writes the cache
     else:
         child.join()
         raise RuntimeError(payload)

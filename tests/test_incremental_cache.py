@@ -431,6 +431,13 @@ def test_findings_are_handed_over_before_the_cache_is_written(tmp_path):
     clear_cache()
     try:
         forked = report_for_root(root, in_child=True, cache_dir=cache).findings
+        # A flake8 worker forked now inherits the pending child: waiting there must not join it.
+        import multiprocessing
+
+        worker = multiprocessing.get_context("fork").Process(target=wait_for_cache_writes)
+        worker.start()
+        worker.join()
+        assert worker.exitcode == 0
         wait_for_cache_writes()
         assert forked == cold(root)
         stats = json.loads((cache / STATS_FILE).read_text())
