@@ -115,6 +115,19 @@ def walk_branches(node: ast.AST) -> list[ast.AST]:
     return _breadth_first(node, _BRANCH_FIELDS)
 
 
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+def walk_scope(nodes):
+    """Nodes under ``nodes`` (a def's body) without entering nested functions, lambdas or classes;
+    depth first, in no source order."""
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(child for child in child_nodes(node) if not isinstance(child, _SCOPES))
+
+
 def _breadth_first(node: ast.AST, table: dict) -> list[ast.AST]:
     out = [node]
     get = table.get

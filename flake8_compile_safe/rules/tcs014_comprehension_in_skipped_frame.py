@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Iterable, NamedTuple
 
-from ..astwalk import child_nodes, walk
+from ..astwalk import walk, walk_scope
 from ..findings import Finding
 from .base import Example, Rule
 
@@ -20,7 +20,6 @@ from .base import Example, Rule
 _ALL_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _OWN_FRAME = (ast.GeneratorExp,) if sys.version_info >= (3, 12) else _ALL_COMPREHENSIONS
 _TORCH_MODULES = {"torch", "torch.nn", "torch.nn.functional"}
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 
 @dataclass
@@ -294,18 +293,9 @@ def _module_self(func, index) -> str | None:
     return func.first_positional() if func.cls is not None and index.is_nn_module(func.cls) else None
 
 
-def _walk_scope(nodes):
-    """Nodes under ``nodes`` without entering nested functions, lambdas or classes."""
-    stack = list(nodes)
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(child for child in child_nodes(node) if not isinstance(child, _SCOPES))
-
-
 def _comprehensions(body) -> list[ast.expr]:
     """Comprehensions that are frames of their own, outermost only (an inner one runs in the outer's frame)."""
-    found = [node for node in _walk_scope(body) if isinstance(node, _OWN_FRAME)]
+    found = [node for node in walk_scope(body) if isinstance(node, _OWN_FRAME)]
     inner = {id(sub) for node in found for sub in walk(node) if sub is not node}
     return sorted((node for node in found if id(node) not in inner), key=lambda n: (n.lineno, n.col_offset))
 
@@ -340,7 +330,7 @@ def _spots(scope, body, module) -> tuple[Spot, ...]:
 def _break_regions(func_node) -> list[tuple[int, int]]:
     """Line ranges of the function's own try bodies and loop bodies: a break there skips the frame."""
     regions = []
-    for node in _walk_scope(func_node.body):
+    for node in walk_scope(func_node.body):
         if isinstance(node, (ast.Try, ast.For, ast.AsyncFor, ast.While)) and node.body:
             regions.append((node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno))
     return regions
@@ -373,9 +363,9 @@ def _wrappers(decorator_node) -> list[ast.FunctionDef]:
 def _calls_in_try(func_node, params: set[str]) -> bool:
     own = {a.arg for a in [*func_node.args.posonlyargs, *func_node.args.args, *func_node.args.kwonlyargs]}
     wrapped = params - own
-    for node in _walk_scope(func_node.body):
+    for node in walk_scope(func_node.body):
         if isinstance(node, ast.Try):
-            for call in _walk_scope(node.body):
+            for call in walk_scope(node.body):
                 if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in wrapped:
                     return True
     return False
@@ -417,7 +407,7 @@ def _iter_proof(expr, scope, module, depth: int = 0) -> tuple[tuple[str, ...], .
     if isinstance(expr, ast.Constant):
         return () if isinstance(expr.value, str) else None
     if isinstance(expr, ast.Name):
-        values = _assigned(expr.id, _walk_scope(scope.body))
+        values = _assigned(expr.id, walk_scope(scope.body))
         if not values and module.tree is not None:  # a module global
             values = _assigned(expr.id, module.tree.body)
         return _iter_proof(values[0], scope, module, depth + 1) if len(values) == 1 else None

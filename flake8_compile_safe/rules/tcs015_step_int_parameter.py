@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from ..astwalk import walk_branches
+from ..astwalk import walk_branches, walk_scope
 from ..values import TENSOR_VALUE
 from .base import Example, Hit, Rule, source_of
 
@@ -128,7 +128,8 @@ def _step_ints(node) -> tuple:
     ints = _int_parameters(node.args)
     if not ints or not any(_may_advance(sub, ints) for sub in walk_branches(node)):
         return ()  # the quick test first: most defs with an int parameter never add to it
-    body = list(_own_nodes(node))
+    # Source order: the first advance and the first return decide what the message shows.
+    body = sorted(walk_scope(node.body), key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
     sizes = _size_names(body, ints)
     advanced = {}  # `offset += T` (or `offset = offset + T`), then returned by name
     advances = set()  # the reads of the parameter that are its advance, not a use
@@ -187,7 +188,10 @@ def _int_parameters(args: ast.arguments) -> set[str]:
 
 
 def _is_int_annotation(node: ast.AST) -> bool:
-    """``int``, ``Optional[int]``, ``int | None``, ``Union[int, ...]`` (not ``list[int]``)."""
+    """``int``, ``Optional[int]``, ``int | None``, ``Union[int, ...]`` (not ``list[int]``).
+
+    Not ``StaticKinds.annotation``: there a union with a tensor is a tensor, while here
+    ``Union[int, Tensor]`` (EnCodec's ``offset``) is an int whenever the caller passes one."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):  # a string annotation
         try:
             node = ast.parse(node.value, mode="eval").body
@@ -223,8 +227,9 @@ def _is_size(expr: ast.AST, sizes: set[str]) -> bool:
         return expr.id in sizes
     if isinstance(expr, ast.Call):
         func = expr.func
-        return (isinstance(func, ast.Name) and func.id == "len") or (isinstance(func, ast.Attribute)
-                                                                    and func.attr == "size" and bool(expr.args))
+        if isinstance(func, ast.Name):
+            return func.id == "len"
+        return isinstance(func, ast.Attribute) and func.attr == "size" and bool(expr.args)
     if isinstance(expr, ast.Subscript):
         return isinstance(expr.value, ast.Attribute) and expr.value.attr == "shape"
     if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)):
@@ -247,14 +252,3 @@ def _size_names(body: list, ints: set[str]) -> set[str]:
         elif isinstance(target, ast.Name) and _is_size(value, sizes):
             sizes.add(target.id)
     return sizes
-
-
-def _own_nodes(func):
-    """Every node of the def's body, not entering nested defs, lambdas or classes."""
-    stack = list(reversed(func.body))
-    while stack:
-        node = stack.pop()
-        yield node
-        for child in reversed(list(ast.iter_child_nodes(node))):
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-                stack.append(child)
