@@ -72,6 +72,7 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
     found: dict[tuple, Finding] = {}
     called: set[str] = set()  # functions some compiled code calls: a root among them is not a top root
     calls_of: dict[str, set[str]] = {}  # function -> the project functions it calls (rules that need the walk)
+    call_sites: dict[str, dict[tuple[int, int], set[str]]] = {}  # function -> (line, col) of a call -> callees
     module_runners: dict[str, bool] = {}  # function -> runs_modules (asked once per function)
     runner_at: dict[tuple[int, int], bool] = {}  # (analyzer, statement) -> runs_modules there
 
@@ -94,9 +95,13 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
                     runs_modules=runner_at[where], consequence=hit.consequence or rule.consequence))
         return hits
 
-    def on_hits(item: Reached, hits: list[dict], calls: tuple[str, ...]) -> None:
-        called.update(calls)
-        calls_of.setdefault(item.ctx.func.qualname, set()).update(calls)
+    def on_hits(item: Reached, hits: list[dict], calls: tuple[tuple[str, int, int], ...]) -> None:
+        callees = calls_of.setdefault(item.ctx.func.qualname, set())
+        sites = call_sites.setdefault(item.ctx.func.qualname, {})
+        for callee, line, col in calls:
+            called.add(callee)
+            callees.add(callee)
+            sites.setdefault((line, col), set()).add(callee)
         for hit in hits:
             key = (hit["code"], hit["line"], hit["col"], hit["path"])
             if key in found:
@@ -108,7 +113,7 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
                                  in_root=function in root_functions)
 
     reached = graph.reach(roots, on_statement, on_hits, memo)
-    facts = ReachedFacts(index, list(found.values()), calls_of, reached)
+    facts = ReachedFacts(index, list(found.values()), calls_of, reached, call_sites=call_sites)
     for rule in rules:
         for finding in rule.check_reached(facts):
             found.setdefault((finding.code, finding.line, finding.col, finding.path), finding)

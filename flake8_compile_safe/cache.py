@@ -23,10 +23,11 @@ from . import __version__
 
 # Bump when what a summary or a record holds changes (a new fact the rules read): every entry
 # written by another format is then ignored and rebuilt.
+# 14: a record's calls carry their call sites (line, column);
 # 13: the interface digest compares parameters as source;
 # 12: TCS014 keeps its comprehensions and wrappers as derived facts (no parse on a warm run);
 # 11: FunctionInfo.derived facts; 10: records and summaries packed one by one (bytes), StaticKind slotted
-CACHE_FORMAT = 13
+CACHE_FORMAT = 14
 CACHE_DIR_NAME = ".compile_safe_cache"
 DISABLE_ENV = "COMPILE_SAFE_NO_CACHE"
 MAGIC = b"flake8-compile-safe cache\n"

@@ -522,7 +522,8 @@ class CallGraph:
 
         With ``on_hits``, what ``on_function`` returns for the statements of one function (its
         rule hits) is handed over once the function is done, with the qualified names of every
-        function it calls, as ``on_hits(reached, hits, calls)``. With a
+        function it calls and where, as ``on_hits(reached, hits, calls)`` (``calls``: (callee,
+        line, column) triples). With a
         ``memo`` (:class:`.incremental.ReachMemo`), a function whose earlier analysis read only
         files that did not change is replayed from its record instead of analysed again; the
         order of the walk, and so every chain and every widening, is the same as a fresh run's.
@@ -601,8 +602,11 @@ class CallGraph:
         return hits, _called(analyzer), None, successors
 
 
-def _called(analyzer: FunctionAnalyzer) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(target.func.qualname for _, target in analyzer.calls))
+def _called(analyzer: FunctionAnalyzer) -> tuple[tuple[str, int, int], ...]:
+    """(callee, line, column of the call) of each call followed: whole-walk rules that follow a value
+    through a call (TCS016) need to know which call site runs which function."""
+    return tuple(dict.fromkeys((target.func.qualname, getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
+                               for node, target in analyzer.calls))
 
 
 def _shallow_statements(body):

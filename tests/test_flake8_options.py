@@ -35,7 +35,7 @@ def test_unknown_code_in_select_fails(tmp_path):
     root = _project(tmp_path)
     _one_line_error(run_flake8("--select", "TCS999", "model.py", cwd=root), "--select TCS999", "TCS001")
     _one_line_error(run_flake8("--extend-select", "TCS5", "model.py", cwd=root), "--extend-select TCS5")
-    _one_line_error(run_flake8("--select", "TCS016", "model.py", cwd=root), "TCS015", "TCS902")
+    _one_line_error(run_flake8("--select", "TCS017", "model.py", cwd=root), "TCS016", "TCS902")
     _one_line_error(run_flake8("--select", "E,TCS0099", "model.py", cwd=root), "TCS0099")
 
 

@@ -17,11 +17,13 @@ from .tcs012_tensor_check_raises import TensorCheckRaises
 from .tcs013_untraced_module import UntracedModule
 from .tcs014_comprehension_in_skipped_frame import ComprehensionInSkippedFrame, ReachedFacts
 from .tcs015_step_int_parameter import StepIntParameter
+from .tcs016_grown_state_parameter import GrownStateParameter
 
 ALL_RULES: tuple[Rule, ...] = (
     StateMutation(), HostSync(), DataDependentIndex(), TensorControlFlow(), GraphBreakBeforeMutation(),
     SideEffectIO(), DataDependentArgument(), DataDependentShape(), ForbiddenInGraph(), PythonStateWrite(),
     StateCreated(), TensorCheckRaises(), UntracedModule(), ComprehensionInSkippedFrame(), StepIntParameter(),
+    GrownStateParameter(),
 )
 RULES_BY_CODE = {rule.code: rule for rule in ALL_RULES}
 

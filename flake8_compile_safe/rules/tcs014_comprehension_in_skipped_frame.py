@@ -32,6 +32,8 @@ class ReachedFacts:
     reached: list = field(default_factory=list)  # callgraph.Reached, in walk order
     # (path, line, function, error) of each function a whole-walk check gave up on: reported as TCS902
     gave_up: list[tuple[str, int, str, str]] = field(default_factory=list)
+    # function -> (line, column) of a call in it -> the project functions that call runs (any context)
+    call_sites: dict[str, dict[tuple[int, int], set[str]]] = field(default_factory=dict)
 
 
 def is_break(finding: Finding) -> bool:
