@@ -80,6 +80,8 @@ class Evaluator:
         if not klasses:
             if owner.value == TENSOR_VALUE:
                 return Val(TENSOR_VALUE) if attr in TENSOR_ATTRS else NOTHING
+            if owner.value == DICT and owner.origin is not None:  # `self.transformer.h`: a ModuleDict's entry
+                return self._module_dict_entry(owner.origin, attr)
             return NOTHING
         out = None
         for klass in klasses:
@@ -87,6 +89,14 @@ class Evaluator:
         if owner.fresh and out is not None:  # part of an object this call created
             out = replace(out, fresh=True)
         return out
+
+    def _module_dict_entry(self, origin: tuple[str, str], key: str) -> Val:
+        klass = self.index.lookup_class(origin[0])
+        found = self.index.attr(klass, origin[1]) if klass is not None else None
+        entry = dict(found.fields).get(key) if found is not None and found.fields else None
+        if entry is None:
+            return NOTHING
+        return self._val_of_kind(entry, origin)  # state of the ModuleDict attribute itself
 
     def _attr_of_class(self, klass, attr: str) -> Val:
         found = self.index.attr(klass, attr)
@@ -96,17 +106,24 @@ class Evaluator:
             if method is not None:  # `self.method` used as a value: a bound method
                 return Val(func=(method.qualname, klass.qualname, 0, ()), origin=origin)
             return Val(origin=origin)
-        kind = found.kind
-        if kind in TENSOR_KINDS:
-            return Val(TENSOR_VALUE, origin=origin, boolean=found.boolean)
-        if kind in (LIST, DICT):
-            return Val(kind, origin=origin, elems=class_val(found.elems, found.elems_hier) if found.elems else None)
-        if kind == INT and self.index.is_mutated_attr(klass, attr) or self.index.is_flipped_flag(klass, attr):
+        if found.kind in TENSOR_KINDS or found.kind in (LIST, DICT):
+            return self._val_of_kind(found, origin)
+        if found.kind == INT and self.index.is_mutated_attr(klass, attr) or self.index.is_flipped_flag(klass, attr):
             return Val(INTSTATE, origin=origin)
         if found.typevar:
             bound = self.index.type_args(klass).get(found.typevar)
             if bound is not None:
                 return Val(cls=bound, hier=True, origin=origin)
+        return self._val_of_kind(found, origin)
+
+    @staticmethod
+    def _val_of_kind(found, origin: tuple[str, str]) -> Val:
+        """The flow value of what the index says an attribute (or a ModuleDict entry) holds."""
+        kind = found.kind
+        if kind in TENSOR_KINDS:
+            return Val(TENSOR_VALUE, origin=origin, boolean=found.boolean)
+        if kind in (LIST, DICT):
+            return Val(kind, origin=origin, elems=class_val(found.elems, found.elems_hier) if found.elems else None)
         if found.classes:
             val = class_val(found.classes, found.hier)
             return Val(cls=val.cls, alts=val.alts, hier=val.hier, origin=origin,

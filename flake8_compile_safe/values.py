@@ -212,6 +212,9 @@ class StaticKind:
     is_constant: bool = False
     typevar: str | None = None  # an annotation naming a TypeVar (qualified): bound per subclass
     external: str | None = None  # the library constructor it was built with (``torch.nn.LSTM``)
+    # (key, StaticKind) of an ``nn.ModuleDict`` built from a literal: ``self.transformer.h`` is the
+    # ModuleList stored under "h" (nanoGPT's ``nn.ModuleDict(dict(wte=..., h=nn.ModuleList([...])))``)
+    fields: tuple = ()
 
     @property
     def type_name(self) -> str | None:
@@ -238,6 +241,17 @@ def _static_kind(*fields) -> StaticKind:
 
 
 UNKNOWN = StaticKind()
+
+
+def _literal_items(node: ast.expr) -> list[tuple[str, ast.expr]]:
+    """(key, value) of ``dict(a=x, b=y)`` or ``{"a": x, "b": y}``; [] for anything else."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args \
+            and all(k.arg for k in node.keywords):
+        return [(k.arg, k.value) for k in node.keywords]
+    if isinstance(node, ast.Dict) and node.keys and all(
+            isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys):
+        return [(k.value, v) for k, v in zip(node.keys, node.values)]
+    return []
 
 
 def _unwrap_string(ann: ast.expr) -> ast.expr | None:
@@ -382,8 +396,12 @@ class StaticKinds:
             target = self.assigned(module, value.args[0], param_annotations, self_name)
             return StaticKind(func=target.func) if target.func else UNKNOWN
         if resolved in MODULE_CONTAINERS:
-            elts = []
-            for arg in value.args:
+            elts, fields = [], ()
+            if resolved.endswith("ModuleDict") and len(value.args) == 1:
+                keyed = _literal_items(value.args[0])
+                fields = tuple((key, self.assigned(module, item, param_annotations, self_name)) for key, item in keyed)
+                elts.extend(item for _, item in keyed)
+            for arg in value.args if not fields else ():
                 if isinstance(arg, (ast.List, ast.Tuple)):
                     elts.extend(arg.elts)
                 elif isinstance(arg, (ast.ListComp, ast.GeneratorExp)):
@@ -397,7 +415,7 @@ class StaticKinds:
                     elts.append(arg)
             return StaticKind(MODULE if resolved.endswith("Sequential") else
                               (DICT if resolved.endswith("ModuleDict") else LIST),
-                              elems=self._constructed(module, elts))
+                              elems=self._constructed(module, elts), fields=fields)
         if resolved in {"list", "collections.deque"}:
             return StaticKind(LIST)
         if resolved in {"dict", "collections.defaultdict", "collections.OrderedDict"}:

@@ -688,6 +688,41 @@ def test_edge_module_list_and_module_dict(tmp_path):
     assert {7, 11} <= found
 
 
+def test_edge_module_dict_entries_read_as_attributes(tmp_path):
+    """nanoGPT's layout: ``nn.ModuleDict(dict(wte=..., h=nn.ModuleList([...])))`` read as ``self.transformer.h``."""
+    write_project(tmp_path, {"m.py": '''
+        import torch
+        from torch import nn
+
+        class Block(nn.Module):
+            def forward(self, t):
+                return t
+
+            def peek(self, t):
+                return t.item()
+
+        class Head(nn.Module):
+            def forward(self, t):
+                return t
+
+            def probe(self, t):
+                return t.item()
+
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.transformer = nn.ModuleDict(dict(wte=nn.Embedding(4, 4),
+                                                      h=nn.ModuleList([Block() for _ in range(2)])))
+                self.heads = nn.ModuleDict({"lm": Head()})
+
+            def forward(self, t, past=None):
+                for i, (block, p) in enumerate(zip(self.transformer.h, past)):
+                    t = block.peek(t)
+                return self.heads.lm.probe(t)
+    '''})
+    assert {"peek", "probe"} <= flagged_functions(tmp_path)
+
+
 def test_edge_callables_stored_in_attributes_partial_and_getattr(tmp_path):
     write_project(tmp_path, {"m.py": '''
         import functools

@@ -38,6 +38,22 @@ def test_encodec_state_list_is_flagged_at_the_compiled_def():
     assert found[0].data["grown_in"].endswith("StreamingTransformerEncoder.forward")
 
 
+def test_bark_past_kv_is_flagged_at_the_outermost_gpt():
+    """Suno's Bark: GPT-2-style `past_kv` tuples, blocks in `nn.ModuleDict(dict(h=nn.ModuleList(...)))`."""
+    from flake8_compile_safe.families.bark import FAMILY
+
+    try:
+        tree = FAMILY.source()
+    except RuntimeError as exc:  # no registry to download from
+        pytest.skip(str(exc))
+    clear_cache()
+    found = [f for f in analyze_paths([tree / "bark"], root=tree) if f.code == "TCS016"]
+    clear_cache()
+    assert [(Path(f.path).relative_to(tree).as_posix(), f.line, f.function.rsplit(".", 2)[-2]) for f in found] == [
+        ("bark/model.py", 168, "GPT")]  # GPT.forward, not Block.forward: the ModuleDict entry is followed
+    assert found[0].data["grown_in"].endswith("CausalSelfAttention.forward")
+
+
 GPT2_STYLE = '''\
 import torch
 from torch import nn
@@ -213,3 +229,37 @@ class Model(nn.Module):
 '''
     write_project(tmp_path, {"m.py": code})
     assert flagged(tmp_path) == [("m.py", 22, "cache")]
+
+
+def test_a_field_of_another_name_is_an_output_not_the_state(tmp_path):
+    """transformers' MusicGen Melody shape: `input_features` concatenated into `encoder_hidden_states`."""
+    code = '''\
+import torch
+from torch import nn
+
+
+class Out:
+    def __init__(self, logits, encoder_hidden_states):
+        self.logits, self.encoder_hidden_states = logits, encoder_hidden_states
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(4, 4)
+
+    def forward(self, x, input_features=None):
+        encoder_hidden_states = self.encoder(x)
+        if input_features is not None:
+            encoder_hidden_states = torch.cat([input_features, encoder_hidden_states], dim=1)
+        return Out(logits=x * 2, encoder_hidden_states=encoder_hidden_states)
+'''
+    write_project(tmp_path, {"m.py": code})
+    assert flagged(tmp_path) == []
+    write_project(tmp_path, {"m.py": code.replace("encoder_hidden_states=encoder_hidden_states)",
+                                                  "input_features=encoder_hidden_states)")
+                                         .replace("self.logits, self.encoder_hidden_states = logits, encoder_hidden_states",
+                                                  "self.logits, self.input_features = logits, input_features")
+                                         .replace("def __init__(self, logits, encoder_hidden_states)",
+                                                  "def __init__(self, logits, input_features)")})
+    assert flagged(tmp_path) == [("m.py", 15, "input_features")]

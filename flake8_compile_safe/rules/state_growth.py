@@ -239,19 +239,21 @@ class _Flow:
             self.outs.setdefault(name, []).extend(t for t in found if t not in self.outs.get(name, []))
 
     def bind_loop(self, target, iterable) -> None:
-        """``for s in states``, ``for s, layer in zip(states, layers)``, ``for i, s in enumerate(states)``."""
+        """``for s in states``, ``for s, layer in zip(states, layers)``, ``for i, s in enumerate(states)``,
+        and ``for i, (layer, s) in enumerate(zip(layers, states))``."""
         if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Name) and isinstance(target, ast.Tuple):
-            if iterable.func.id == "zip":
+            if iterable.func.id == "zip" and len(target.elts) == len(iterable.args):
                 for elt, source in zip(target.elts, iterable.args):
-                    self._hold_loop(elt, source)
+                    self.bind_loop(elt, source)
                 return
             if iterable.func.id == "enumerate" and iterable.args and len(target.elts) == 2:
-                self._hold_loop(target.elts[1], iterable.args[0])
+                self._hold_loop(target.elts[0], None)
+                self.bind_loop(target.elts[1], iterable.args[0])
                 return
         self._hold_loop(target, iterable)
 
     def _hold_loop(self, target, source) -> None:
-        param = self.held(source)
+        param = self.held(source) if source is not None else None
         names = target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]
         for elt in names:
             if isinstance(elt, ast.Name):

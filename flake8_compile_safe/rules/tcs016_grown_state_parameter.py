@@ -32,7 +32,9 @@ class GrownStateParameter(Rule):
         "(`for s, layer in zip(states, self.layers)`, `new_states.append(torch.cat([s, x], 1))`, "
         "`presents = presents + (present,)`), or through the project functions it calls with it "
         "(`out, states = self.encoder(x, states)`, followed as far as the calls go, as the walk resolved them). "
-        "That is a streaming or KV-cache state the caller passes back in on the next call, each time longer.")
+        "A returned dict or output object counts when the key or field has the parameter's own name "
+        "(`return Output(logits=y, cache=new)` for `cache`). That is a streaming or KV-cache state the caller "
+        "passes back in on the next call, each time longer.")
     why_bad = (
         "Measured on torch 2.13: the second call, with the state one step longer, recompiles the frame "
         "(`tensor 'states[0]' size mismatch at index 1`, reported at the compiled function's `def`); automatic "
@@ -152,7 +154,7 @@ class Decoder(torch.nn.Module):
                 continue
             for param in own.optional:
                 where = next((how for (element, p), how in grown.items()
-                              if p == param and element != WHOLE), None)
+                              if p == param and _handed_back(element, param)), None)
                 if where is not None:
                     grower = finder.display(where[1])
                     yield self._finding(item, param, where, grower)
@@ -224,6 +226,14 @@ class _Grown:
             if grown_param == param and element == through.element:
                 return how
         return None
+
+
+def _handed_back(element: int | str, param: str) -> bool:
+    """The returned element is what the caller passes back as ``param``: an element of a returned
+    tuple (callers unpack it by position), or a field or key of that very name (``cache=new`` for
+    ``cache``). A field of another name (``encoder_hidden_states=torch.cat([features, h])`` for
+    ``input_features``) is an output, not the state fed back."""
+    return isinstance(element, int) and element != WHOLE or element == param
 
 
 def _parameter_for(facts: GrownFacts, argument: int | str) -> str | None:
