@@ -259,6 +259,7 @@ class Model(nn.Module):
     renamed = code.replace("encoder_hidden_states=encoder_hidden_states)", "input_features=encoder_hidden_states)")
     renamed = renamed.replace("self.encoder_hidden_states = logits, encoder_hidden_states",
                               "self.input_features = logits, input_features")
-    renamed = renamed.replace("def __init__(self, logits, encoder_hidden_states)", "def __init__(self, logits, input_features)")
+    renamed = renamed.replace("def __init__(self, logits, encoder_hidden_states)",
+                              "def __init__(self, logits, input_features)")
     write_project(tmp_path, {"m.py": renamed})
     assert flagged(tmp_path) == [("m.py", 15, "input_features")]
