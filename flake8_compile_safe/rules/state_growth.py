@@ -135,7 +135,7 @@ class _Flow:
             return self.grown_in(expr.value)
         if isinstance(expr, (ast.Tuple, ast.List)):
             return next(filter(None, map(self.grown_in, expr.elts)), None)
-        if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
+        if _joins_containers(expr):
             return self.grown_in(expr.left) or self.grown_in(expr.right)
         if isinstance(expr, ast.Call):
             if _same_size_call(expr):
@@ -156,7 +156,7 @@ class _Flow:
             return self.outs_of(expr.value)
         if isinstance(expr, (ast.Tuple, ast.List)):
             return [t for elt in expr.elts for t in self.outs_of(elt)]
-        if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
+        if _joins_containers(expr):
             return self.outs_of(expr.left) + self.outs_of(expr.right)
         if isinstance(expr, ast.Call):
             if _same_size_call(expr):
@@ -296,6 +296,13 @@ def _returned_parts(value) -> list[tuple[int | str, ast.expr]]:
             and all(k.arg for k in value.keywords):
         return [(k.arg, k.value) for k in value.keywords]
     return [(WHOLE, value)]
+
+
+def _joins_containers(expr) -> bool:
+    """``presents + (present,)``, ``[x] + rest``: a tuple or list joined, not tensors added
+    (``scores + mask`` is arithmetic: the sum of a grown mask is no state handed back)."""
+    return isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add) and any(
+        isinstance(side, (ast.Tuple, ast.List)) for side in (expr.left, expr.right))
 
 
 def _same_size_call(expr) -> bool:

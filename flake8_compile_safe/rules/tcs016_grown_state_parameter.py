@@ -129,6 +129,18 @@ class Decoder(torch.nn.Module):
         y = torch.cat([x, skip], dim=1)  # `skip` is required: an input, not a state
         return y, x
 ''', note="A concatenation returned alone, or of a required argument, is a result, not a state."),
+        Example('''\
+import torch
+
+
+class Attention(torch.nn.Module):
+    def forward(self, q, k, attn_mask=None):
+        scores = q @ k.transpose(-1, -2)
+        if attn_mask is not None:
+            attn_mask = torch.cat([attn_mask, attn_mask.new_zeros(attn_mask.size(0), 1)], dim=1)
+            scores += attn_mask  # arithmetic with the grown mask: the scores are no state handed back
+        return scores, k
+''', note="Adding a grown tensor to another is arithmetic; only joining tuples or lists carries the state."),
     )
 
     def check(self, stmt, ctx):
