@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 
+from ..astwalk import walk_scope
 from ..fixdata import EAGER_HELPER, PREALLOCATED_CACHE
 from ..fixfacts import growing_cat
 from ..values import INIT_METHODS, MODULE, NONE, TENSOR_KINDS, TENSOR_VALUE, dotted
@@ -27,8 +28,9 @@ class StateCreated(Rule):
     what_it_does = ("Flags, on a compiled path: `register_buffer` / `register_parameter` / `add_module`; "
                     "`nn.Parameter(...)` constructed; an attribute that code outside compiled methods leaves "
                     "`None` (or never sets) first assigned a tensor, a submodule or a project object (a cache "
-                    "built lazily in `forward`); and a tensor attribute rebound to a `torch.cat` of itself (a "
-                    "cache that grows every step).")
+                    "built lazily in `forward`); and a tensor attribute (or an entry of a dict attribute) rebound to a "
+                    "`torch.cat` of itself, directly or through locals of the same function (`k = torch.cat([self.k, "
+                    "k]); self.k = k`, or a window of it, `nk[:, -n:]`): a cache that grows every step.")
     why_bad = ("Measured on torch 2.13: `register_buffer`, `add_module` or a new submodule in `forward` recompile "
                "the next call (guards on `hasattr` / the module dict); an attribute that was `None` and is now a "
                "tensor recompiles once; `nn.Parameter(...)` in a compiled function is a graph break. A cache "
@@ -90,6 +92,24 @@ class Model(torch.nn.Module):
     def forward(self, k, cache: Cache):
         return cache.update(k, 0)
 ''', "a cache layer reached through a list of layers"),
+        Example('''\
+import torch
+
+
+class StreamingAttention(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cache_k = torch.zeros(1, 0, 4)
+        self.state = {"past": torch.zeros(1, 0, 4)}
+
+    def forward(self, k):
+        k = torch.cat([self.cache_k, k], dim=1)
+        self.cache_k = k  # TCS011: regrown through a local
+        pk = self.state["past"]
+        nk = torch.cat([pk, k], dim=1)
+        self.state["past"] = nk[:, -16:]  # TCS011: a window of it grows until it is full
+        return k
+''', "the concatenation made in a local first, then stored (the usual KV-cache form)"),
     )
     VALID = (
         Example('''\
@@ -127,7 +147,7 @@ class Decoder(torch.nn.Module):
                     hit = self._rebind(target, stmt.value, ctx)
                     if hit:
                         yield hit
-                elif isinstance(target, ast.Subscript) and _regrows(stmt.value, target, ctx):
+                elif isinstance(target, ast.Subscript) and _regrows(stmt.value, target, ctx) is not None:
                     state = ctx.state(target.value)
                     if state is not None:
                         yield Hit(target, f"an entry of {state.label} regrown by torch.cat every call",
@@ -153,10 +173,12 @@ class Decoder(torch.nn.Module):
         if state is None or state.klass is None or state.scope != "attribute":
             return None
         val = ctx.value(value)
-        if _regrows(value, target, ctx):
-            return Hit(target, f"{state.label} regrown by torch.cat every call",
-                       consequence=GROWN, data={"kind": "regrow", "state": state.label,
-                                                "fix": growing_cat(target, value, state.klass, ctx)})
+        how = _regrows(value, target, ctx)
+        if how is not None:
+            data = {"kind": "regrow", "state": state.label}
+            if how == DIRECT:  # the fixer rewrites the `torch.cat` it can see in this statement
+                data["fix"] = growing_cat(target, value, state.klass, ctx)
+            return Hit(target, f"{state.label} regrown by torch.cat every call", consequence=GROWN, data=data)
         if isinstance(value, ast.Constant):
             return None  # literals: flags (TCS010)
         creates = (val.value == TENSOR_VALUE or bool(val.classes) or _constructs_module(value, ctx)
@@ -174,15 +196,62 @@ class Decoder(torch.nn.Module):
                    data={"kind": "created", "state": state.label})
 
 
-def _regrows(value, target, ctx) -> bool:
-    value = _strip(value)
-    if not isinstance(value, ast.Call) or ctx.resolve_callee(value) not in CONCAT or not value.args:
-        return False
-    parts = value.args[0]
-    if not isinstance(parts, (ast.List, ast.Tuple)):
-        return False
+DIRECT, THROUGH_LOCAL = "direct", "through a local"
+_LOCAL_CATS = "local-concats"
+
+
+def _regrows(value, target, ctx) -> str | None:
+    """How ``target = value`` stores a concatenation of ``target`` itself: ``DIRECT``
+    (``self.k = torch.cat([self.k, k])``), ``THROUGH_LOCAL`` (``k = torch.cat([self.k, k])`` or
+    ``pk = self.k; nk = torch.cat([pk, k])`` earlier in the function, then ``self.k = nk`` or a
+    window of it, ``nk[:, -n:]``), else None."""
     want = ast.unparse(target)
-    return any(ast.unparse(_strip(p)) == want for p in parts.elts)
+    value = _strip(value)
+    if isinstance(value, ast.Call):
+        if ctx.resolve_callee(value) in CONCAT and value.args and isinstance(value.args[0], (ast.List, ast.Tuple)) \
+                and any(ast.unparse(_strip(p)) == want for p in value.args[0].elts):
+            return DIRECT
+        return None
+    name = _window_of(value)
+    if not isinstance(name, ast.Name):
+        return None
+    concats, aliases = ctx.func.derived(_LOCAL_CATS, _local_concats) or ((), ())
+    for local, callee, parts in concats:
+        if local == name.id and ctx.resolve(callee) in CONCAT and any(
+                part == want or (part, want) in aliases for part in parts):
+            return THROUGH_LOCAL
+    return None
+
+
+def _window_of(node):
+    """``nk[:, offset:]`` or ``nk[:, -n:]`` -> ``nk``: a window of a concatenation still holds its growth
+    (until it is full). ``s[:, 1:]`` is not taken: dropping as many as were added keeps the size."""
+    while isinstance(node, ast.Subscript):
+        parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        slices = [p for p in parts if isinstance(p, ast.Slice)]
+        if not slices or any(isinstance(p.lower, ast.Constant) and p.lower.value for p in slices):
+            return node
+        node = _strip(node.value)
+    return node
+
+
+def _local_concats(node) -> tuple:
+    """(((name, callee, part sources), ...), ((alias, source), ...)) of one def, as plain data (kept in the
+    cached summary): ``name = torch.cat([a, b])`` and ``alias = <attribute or item>`` assignments."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return (), ()
+    concats, aliases = [], set()
+    for sub in walk_scope(node.body):
+        if not (isinstance(sub, ast.Assign) and len(sub.targets) == 1 and isinstance(sub.targets[0], ast.Name)):
+            continue
+        name, value = sub.targets[0].id, _strip(sub.value)
+        if isinstance(value, ast.Call) and value.args and isinstance(value.args[0], (ast.List, ast.Tuple)):
+            callee = dotted(value.func)
+            if callee and callee.rsplit(".", 1)[-1] in {c.rsplit(".", 1)[-1] for c in CONCAT}:
+                concats.append((name, callee, tuple(ast.unparse(_strip(p)) for p in value.args[0].elts)))
+        elif isinstance(value, (ast.Attribute, ast.Subscript)):
+            aliases.add((name, ast.unparse(value)))
+    return tuple(sorted(concats)), tuple(sorted(aliases))
 
 
 def _strip(node):
