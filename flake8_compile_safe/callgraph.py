@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .astwalk import BRANCH_FIELDS
 from .dispatch import SELF_BINDING, CallResolver, CallTarget
@@ -223,6 +223,7 @@ class FunctionAnalyzer(Evaluator, CallResolver):
     def _init_params(self) -> None:
         bound = dict(self.ctx.bindings)
         params = self.func.params
+        self._parameters = frozenset(p.arg for p in params)
         for i, param in enumerate(params):
             if i == 0 and self.func.cls is not None and not self._is_static_method() and param.arg in ("self", "cls"):
                 klass = self.ctx.self_cls or self.func.cls
@@ -233,7 +234,10 @@ class FunctionAnalyzer(Evaluator, CallResolver):
             if param.annotation is not None:
                 val = self.static_val(self.index.kinds.annotation(self.module, param.annotation))
             if param.arg in bound:
-                val = join(bound[param.arg], val)
+                passed = bound[param.arg]
+                val = join(passed, val)
+                if passed.fresh:  # the annotation names a type, not another object: a copy made by the caller stays one
+                    val = replace(val, fresh=True)
             self.env[param.arg] = val
 
     @staticmethod
@@ -309,7 +313,7 @@ class FunctionAnalyzer(Evaluator, CallResolver):
             self.env[name] = NOTHING
         self._walk(stmt.body, True)
         if before is not None:
-            self.env[name] = join(before, self.env.get(name, NOTHING))
+            self.env[name] = self._either(name, before, self.env.get(name, NOTHING))
 
     def _bind_comprehensions(self, stmt: ast.stmt) -> None:
         """Bind comprehension targets (``for layer in self.layers`` inside ``[...]``) before use."""
@@ -384,7 +388,7 @@ class FunctionAnalyzer(Evaluator, CallResolver):
     def _assign(self, target: ast.expr, val: Val, nested: bool) -> None:
         if isinstance(target, ast.Name):
             old = self.env.get(target.id)
-            self.env[target.id] = join(old, val) if nested and old is not None else val
+            self.env[target.id] = self._either(target.id, old, val) if nested and old is not None else val
         elif isinstance(target, (ast.Tuple, ast.List)):
             for i, elt in enumerate(target.elts):
                 if val.items is not None and i < len(val.items):
@@ -393,6 +397,13 @@ class FunctionAnalyzer(Evaluator, CallResolver):
                     self._assign(elt, value_only(val), nested)
         elif isinstance(target, ast.Starred):
             self._assign(target.value, NOTHING, nested)
+
+    def _either(self, name: str, before: Val, after: Val) -> Val:
+        """What ``name`` holds after a branch that may have rebound it: for a parameter, made by this
+        call only if both values are (the caller's object may still be there); for a local, the join."""
+        if name in self._parameters:
+            return either(before, after)
+        return join(before, after)
 
     def nodes(self, stmt: ast.stmt) -> StatementNodes:
         return self.engine.statement_nodes(stmt)
@@ -600,6 +611,16 @@ class CallGraph:
                            and callee.self_cls.qualname == ctx.self_cls.qualname and callee.func.cls is not None)
             successors.append((callee, callee.func.name if same_object else callee.display()))
         return hits, _called(analyzer), None, successors
+
+
+def either(before: Val, after: Val) -> Val:
+    """A name that holds ``before`` or, where a branch ran, ``after``: their join, made by this call
+    only if both are (``if cache is None: cache = Cache()`` on an unknown argument may still be the
+    caller's cache, whose writes are writes into an input)."""
+    joined = join(before, after)
+    if joined.fresh and not before.fresh:
+        joined = replace(joined, fresh=False)
+    return joined
 
 
 def _called(analyzer: FunctionAnalyzer) -> tuple[tuple[str, int, int], ...]:

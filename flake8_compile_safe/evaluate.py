@@ -36,6 +36,18 @@ BOOL_METHODS = {"bool", "eq", "ne", "gt", "lt", "ge", "le", "isnan", "isinf", "i
                 "logical_and", "logical_or", "logical_xor", "isin", "isclose", "signbit", "isneginf", "isposinf"}
 BOOL_FUNCTIONS = {f"torch.{name}" for name in BOOL_METHODS} | {"torch.greater", "torch.less", "torch.equal"}
 IDENTITY_ITERATORS = {"list", "tuple", "reversed", "iter", "sorted"}
+COPIES = {"copy.deepcopy", "copy.copy"}
+
+
+def _fresh(val: Val, deep: bool) -> Val:
+    """``val`` as a copy made by this call: the copy is fresh; with ``deep``, so is everything in it
+    (``copy.copy`` of a list holds the same elements)."""
+    if val is NOTHING:
+        return NOTHING
+    if not deep:
+        return replace(val, fresh=True)
+    return replace(val, fresh=True, elems=_fresh(val.elems, True) if val.elems is not None else None,
+                   items=tuple(_fresh(item, True) for item in val.items) if val.items else val.items)
 
 
 def _is_bool_dtype(node: ast.expr, module) -> bool:
@@ -275,6 +287,8 @@ class Evaluator:
         if resolved == "getattr" and len(call.args) >= 2 and isinstance(call.args[1], ast.Constant) \
                 and isinstance(call.args[1].value, str):
             return self.attr_val(self.kind_of(call.args[0]), call.args[1].value)
+        if resolved in COPIES and call.args:  # a copy this call made: writing into it mutates no input
+            return _fresh(self.kind_of(call.args[0]), deep=resolved == "copy.deepcopy")
         if resolved in IDENTITY_ITERATORS and call.args:
             inner = self.kind_of(call.args[0])
             return inner if (inner.elems or inner.value == TENSOR_VALUE) else NOTHING

@@ -887,3 +887,43 @@ def test_receiver_reached_through_a_module_makes_the_callees_self_static(tmp_pat
     '''})
     flagged = [f for f in findings(tmp_path) if f.code == "TCS001"]
     assert [(f.line, f.root) for f in flagged] == [(12, "Passed.forward")]
+
+
+def test_an_argument_rebound_in_a_branch_may_still_be_the_callers_object(tmp_path):
+    """transformers' decoders: `if use_cache and past_key_values is None: past_key_values = Cache()`.
+
+    After the branch the argument is the caller's cache or a new one: a write into it is a write into
+    an input (flagged). A local bound in each branch of an if/else is what that branch made.
+    """
+    write_project(tmp_path, {"m.py": '''
+        import torch
+        from torch import nn
+
+        class Cache:
+            def __init__(self):
+                self.is_updated = {}
+
+        class Out:
+            def __init__(self, acts):
+                self.acts = acts
+
+        def mark(cache: Cache, idx: int):
+            cache.is_updated[idx] = True
+
+        def collect(out: Out, x):
+            out.acts[0] = x
+
+        class Decoder(nn.Module):
+            def forward(self, x, past_key_values=None, use_cache=True, backbone=None):
+                if use_cache and past_key_values is None:
+                    past_key_values = Cache()
+                mark(past_key_values, 0)
+                if backbone is not None:
+                    out = backbone(x)
+                else:
+                    out = Out([x])
+                    collect(out, x)
+                return x
+    '''})
+    found = {(f.line, f.function.rsplit(".", 1)[-1]) for f in findings(tmp_path) if f.code == "TCS010"}
+    assert found == {(14, "mark")}
