@@ -391,3 +391,62 @@ def test_aggregate_makes_event_lines_relative_and_keeps_every_call_path(tmp_path
     (merged,) = aggregate(events, str(root))
     assert merged.count == 2 and merged.file == "pkg/b.py"
     assert merged.lines == [["pkg/a.py", 20], ["pkg/a.py", 40]]
+
+
+# ---------------------------------------------------------------------------- every failing guard of a recompile
+
+GUARDS = json.dumps([["L['cache'].layers[0].is_initialized == False", "/x/pkg/a.py", 20],
+                     ["not L['kv']", "/x/pkg/a.py", 40], ["G['flag'] == 1", None, None]])
+
+
+def test_failing_guards_ride_on_the_recompile_just_before_them():
+    recs = [("torch._dynamo.guards.__recompiles", "DEBUG", RECOMP2),
+            ("compile_safe.failing_guards", "DEBUG", GUARDS),
+            ("torch._dynamo.symbolic_convert.__graph_breaks", "DEBUG", GB),
+            ("compile_safe.failing_guards", "DEBUG", GUARDS)]  # not after a recompile: dropped
+    (recompile, brk), _ = parse_events(recs, ["/x"])
+    assert recompile.reason.startswith("tensor 'inputs' size mismatch")  # the anchor stays dynamo's first
+    assert recompile.guards == json.loads(GUARDS) and brk.guards is None
+    row = ModeResult("original", "default", events=[recompile])
+    assert ModeResult.from_json(json.loads(json.dumps(row.to_json()))) == row
+
+
+def test_crosscheck_a_failing_guard_behind_the_first_confirms_its_state_and_line(tmp_path):
+    """Dynamo names the size guard; the state guard that failed on the same call confirms the
+    TCS010 writing that state (by name) and the TCS004 on the line that read it (by line)."""
+    a = str(tmp_path / "pkg" / "a.py")
+    write = FakeFinding("TCS010", a, 30, 30)
+    write.data = {"state": "Layer.is_initialized"}
+    branch = FakeFinding("TCS004", a, 20, 20)  # the state guard's line
+    insert = FakeFinding("TCS010", a, 11, 11)  # a local name, and the dict guard is at line 11 of another file
+    insert.data = {"state": "closure variable kv"}
+    guards = [["tensor 'x' size mismatch at index 1", None, None],
+              ["L['cache'].layers[0].is_initialized == False", "pkg/a.py", 20], ["not L['kv']", "pkg/b.py", 11]]
+    run = _run(tmp_path, [Event("recompile", "pkg/b.py", 5, "tensor 'x' size mismatch at index 1", guards=guards)])
+    crosscheck(run, [write, branch, insert])
+    row = run.results[1]
+    assert [(u.code, u.line) for u in row.unconfirmed_findings] == [("TCS010", 11)]
+    assert row.events[0].flagged == [] and (row.recompile_recall.flagged, row.recompile_recall.total) == (0, 1)
+    run = _run(tmp_path, [Event("recompile", "pkg/b.py", 5, "tensor 'x' size mismatch at index 1")])
+    crosscheck(run, [write, branch, insert])  # without the guards: all three unconfirmed
+    assert len(run.results[1].unconfirmed_findings) == 3
+
+
+def test_guard_comment_path_resolves_under_the_root(tmp_path):
+    from flake8_compile_safe.validate.guard_walk import describe_guard, resolve_short_path
+
+    root = tmp_path / "tree"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "a.py").write_text("x = 1\n")
+    full = str(root / "pkg" / "a.py")
+    short = full[2:]  # dynamo's shortening when the common prefix with torch is "/" cuts one character too many
+    assert resolve_short_path(short, [str(root)]) == full
+    assert resolve_short_path("pkg/a.py", [str(root)]) == full
+    assert resolve_short_path("nn/modules/module.py", [str(root)]) == "nn/modules/module.py"
+    part = f"L['self'].initialized == False      # if not self.initialized:  # {short}:1 in forward"
+    assert describe_guard(part, [str(root)]) == ["L['self'].initialized == False", full, 1]
+    assert describe_guard("___check_global_state() against {}", [str(root)]) == \
+        ["___check_global_state() against {}", None, None]
+    # a guard dynamo made inside torch: its frame in parentheses, outside the tree
+    assert describe_guard("L['n'] != 1  # (_prims_common/__init__.py:285 in f)", [str(root)]) == \
+        ["L['n'] != 1", "_prims_common/__init__.py", 285]

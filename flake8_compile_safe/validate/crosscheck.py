@@ -13,9 +13,10 @@ For each compiled mode of a run (:class:`~flake8_compile_safe.validate.records.R
   no event within the window, and no recompile guard or re-record input names the state the
   finding says is written (see :func:`names_state`), and no event names the finding's line among
   its other lines (a re-record's varying number reaching it, a break's call site: see
-  :func:`on_event_lines`). Each is either a hazard that only shows on a
-  GPU (a CUDA-graph skip the CPU run cannot see) or a false alarm: this cross-check cannot tell
-  which.
+  :func:`on_event_lines`), and no guard that failed at a recompile (not only the one dynamo
+  names) names that state or points at its line (:func:`on_failing_guard`). Each is either a
+  hazard that only shows on a GPU (a CUDA-graph skip the CPU run cannot see) or a false alarm:
+  this cross-check cannot tell which.
 """
 
 from __future__ import annotations
@@ -123,7 +124,29 @@ def names_state(finding, events: list[Event]) -> bool:
         return False
     attr = re.escape(label.rsplit(".", 1)[1])
     pattern = re.compile(rf"(\.{attr}\b(?!\()|\['{attr}'\])")
-    return any(e.kind in STATE_EVENT_KINDS and e.reason and pattern.search(e.reason) for e in events)
+    return any(e.kind in STATE_EVENT_KINDS and any(pattern.search(text) for text in _guard_texts(e))
+               for e in events)
+
+
+def _guard_texts(event: Event) -> list[str]:
+    """The reason dynamo logged, and every other guard that failed at the same recompile."""
+    return [t for t in (event.reason, *(g[0] for g in event.guards or ())) if t]
+
+
+def on_failing_guard(finding, rel: str, events: list[Event]) -> bool:
+    """Whether a guard that failed at a recompile points within the window of the finding's lines.
+
+    Dynamo's log names one failing guard per cache entry, usually a tensor size guard; the state
+    guard that failed on the same call (``if not self.is_initialized`` at this line) is in
+    ``Event.guards`` (:mod:`.guard_walk`). It confirms the finding as the event's own line would.
+    The event's line, and so the recall's flagged recompile lines, stays dynamo's first failure:
+    the recompile is one event at the line dynamo names; the other guards are evidence for
+    findings, not more recompile lines (counting them would add lines dynamo never reported).
+    """
+    end = max(finding.line, getattr(finding, "end_line", finding.line) or finding.line)
+    lo, hi = finding.line - FLAG_WINDOW, end + FLAG_WINDOW
+    return any(f == rel and n and lo <= n <= hi
+               for e in events if e.kind in RECOMPILE_KINDS for _, f, n in e.guards or ())
 
 
 # Which findings an event's other lines (``Event.lines``) confirm, by event kind.
@@ -164,7 +187,7 @@ def _unconfirmed(events: list[Event], by_file: dict[str, list], executed: dict[s
                 continue
             on_executed += 1
             if (any(abs(line - f.line) <= FLAG_WINDOW for line in near_events) or names_state(f, events)
-                    or on_event_lines(f, rel, events)):
+                    or on_event_lines(f, rel, events) or on_failing_guard(f, rel, events)):
                 continue
             out.append(UnconfirmedFinding(f.code, rel, f.line, getattr(f, "summary", "")))
     return out, on_executed

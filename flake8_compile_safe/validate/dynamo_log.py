@@ -9,11 +9,13 @@ Where a recompile points: dynamo lists the guard failures of every cache entry o
 newest entry first, each with the user stack that read the guarded value. The event takes the
 first failure's innermost stack frame under the analysed tree (``anchor="guarded_read"``); when
 that failure has none (a tensor size or type guard on an argument), the recompiled function's
-``def`` line (``anchor="function_def"``).
+``def`` line (``anchor="function_def"``). Every other guard that failed on that call
+(:mod:`.guard_walk`, a ``GUARDS_RECORD`` right after dynamo's record) goes on the event's ``guards``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -26,6 +28,9 @@ RECOMPILE_RE = re.compile(r"Recompiling function (?P<func>\S+) in (?P<file>.+?):
 STACK_RE = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
 _FAILURE_RE = re.compile(r"^\s*- (?P<guard>\d+/\d+): (?P<text>.*)$")
 _LOGGERS = ("torch._dynamo", "torch._inductor", "torch")
+# Logger name of the record :class:`.guard_walk.FailingGuards` appends after a recompile record:
+# a JSON list of [guard text, file, line].
+GUARDS_RECORD = "compile_safe.failing_guards"
 
 
 class EventLog(logging.Handler):
@@ -130,16 +135,31 @@ def _recompile(msg: str, roots: list[str]) -> Event:
     return Event("recompile", None, None, reason[:200])
 
 
+def _failing_guards(msg: str) -> list | None:
+    try:
+        return [[str(text), file, int(line) if line else None] for text, file, line in json.loads(msg)] or None
+    except (ValueError, TypeError):
+        return None
+
+
 def parse_events(records, roots: list[str]) -> tuple[list[Event], int]:
     """Dynamo's log records -> (events, one per occurrence; recompile-limit hits)."""
     roots = [os.path.join(os.path.abspath(r), "") for r in roots]
     events: list[Event] = []
     limit_hits = 0
+    recompile = None  # the recompile event made from the record just before, if any
     for name, level, msg in records:
+        if name == GUARDS_RECORD:
+            if recompile is not None:
+                recompile.guards = _failing_guards(msg)
+            recompile = None
+            continue
+        recompile = None
         if "__graph_breaks" in name:
             events.append(_graph_break(msg, roots))
         elif "__recompiles" in name and "Recompiling function" in msg:
-            events.append(_recompile(msg, roots))
+            recompile = _recompile(msg, roots)
+            events.append(recompile)
         elif ("recompile_limit" in msg or "cache_size_limit" in msg) and level in ("WARNING", "INFO"):
             limit_hits += 1
         elif "skipping cudagraphs" in msg.lower():

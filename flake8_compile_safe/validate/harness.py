@@ -39,6 +39,7 @@ from pathlib import Path
 from .backend import RecordingBackend
 from .coverage import LineCoverage
 from .dynamo_log import EventLog, parse_events
+from .guard_walk import FailingGuards
 from .lockstep import Lockstep, LockstepError, Solo
 from .options import RunOptions
 from .progress import ProgressWriter
@@ -66,14 +67,32 @@ def aggregate(events: list[Event], root: str) -> list[Event]:
         if event.lines:
             event.lines = [[os.path.relpath(os.path.abspath(f), root), n] for f, n in event.lines
                            if os.path.abspath(f).startswith(root)]
+        event.guards = _relative(event.guards, root)  # those outside the tree keep dynamo's path
         known = merged.get(event.key)
         if known is None:
             merged[event.key] = event
         else:
             known.count += event.count
-            if event.lines:  # every call path the event was reached through
-                known.lines = [*(known.lines or []), *(loc for loc in event.lines if loc not in (known.lines or []))]
+            known.lines = _union(known.lines, event.lines)  # every call path the event was reached through
+            known.guards = _union(known.guards, event.guards)  # every guard that failed there
     return list(merged.values())
+
+
+def _relative(locs: list | None, root: str) -> list | None:
+    """[..., file, line] items with their files under ``root`` made relative to it."""
+    if not locs:
+        return locs
+    out = []
+    for *head, f, n in locs:
+        full = os.path.abspath(f) if f else ""
+        out.append([*head, os.path.relpath(full, root) if full.startswith(root) else f, n])
+    return out
+
+
+def _union(known: list | None, new: list | None) -> list | None:
+    if not new:
+        return known
+    return [*(known or []), *(item for item in new if item not in (known or []))]
 
 
 class Harness:
@@ -204,6 +223,7 @@ class Harness:
         counters.clear()
         self._reset_peak()
         log = EventLog().install(torch)
+        walk = FailingGuards(log, [self.path]).install()
         backend = RecordingBackend(mode, options.backend, self.device, [self.path],
                                    on_graph=self.progress.graph_compiled)
         eager_lat: list[float] = []
@@ -253,6 +273,8 @@ class Harness:
         finally:
             self.lockstep.leave(stage)  # the others stop waiting for this variant's turns
             log.remove()
+            walk.remove()
+        row.guard_walk = dict(walk.stats)
         events, row.recompile_limit_hits = parse_events(log.records, [self.path])
         late, _ = parse_events(log.records[n_warm:], [self.path]) if n_warm else ([], 0)
         row.unique_graphs = len(backend.graphs)

@@ -53,6 +53,11 @@ class Event:
     # varying SymInt inputs reach through number arithmetic (where those numbers are used); for a
     # graph break or frame skip, the call sites in the tree of its user traceback
     lines: list | None = None
+    # recompile only: [guard text, file, line] of every guard of the failed cache entries that is
+    # False on the new call (:mod:`.guard_walk`; tensor-match guards are not Python expressions:
+    # dynamo's ``reason`` names those); the line is the guard's innermost user frame. ``line``
+    # stays dynamo's first failure (the recall's anchor).
+    guards: list | None = None
 
     @property
     def key(self) -> tuple:
@@ -130,6 +135,9 @@ class ModeResult:
     cpu_ms_median: float | None = None
     cpu_speedup_vs_original_eager: float | None = None
     compile_s: float | None = None
+    # The walk for every failing guard at a recompile (:mod:`.guard_walk`): recompiles walked,
+    # failing guards found, guard parts it could not evaluate, walks that failed (swallowed).
+    guard_walk: dict = field(default_factory=dict)
     peak_mem_mb: float | None = None
     events: list[Event] = field(default_factory=list)
     unconfirmed_findings: list[UnconfirmedFinding] = field(default_factory=list)
