@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 from flake8_compile_safe.analysis import analyze_index
@@ -52,3 +53,32 @@ def toto_source_copy(tmp_path_factory, name: str) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp(name) / "src"
     copy_toto(root)
     return src, root
+
+
+@dataclass
+class FakeFinding:  # the Finding fields the validation cross-check reads
+    code: str
+    path: str
+    line: int
+    end_line: int
+    summary: str = "s"
+
+
+def family_findings(name: str, code: str):
+    """(source tree, findings of ``code`` in the family's package): the real package from the registry,
+    linted as a whole; skips the test when there is no registry to download from."""
+    import importlib
+
+    import pytest
+
+    from flake8_compile_safe.analysis import analyze_paths, clear_cache
+
+    family = importlib.import_module(f"flake8_compile_safe.families.{name}").FAMILY
+    try:
+        tree = family.source()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    clear_cache()
+    found = [f for f in analyze_paths([tree / family.package], root=tree) if f.code == code]
+    clear_cache()
+    return tree, found

@@ -11,21 +11,12 @@ from pathlib import Path
 import pytest
 
 from flake8_compile_safe.analysis import analyze_paths, clear_cache
-from flake8_compile_safe.families.fetch import fetch_package_source
 from flake8_compile_safe.rules.tcs015_step_int_parameter import StepIntParameter
-from helpers import write_project
+from helpers import family_findings, write_project
 
 
 def test_encodec_streaming_offset_is_flagged_where_dynamo_recompiles():
-    from flake8_compile_safe.families.encodec import FAMILY
-
-    try:
-        tree = fetch_package_source(FAMILY.dist, FAMILY.version, FAMILY.package, FAMILY.sentinel)
-    except RuntimeError as exc:  # no registry to download from
-        pytest.skip(str(exc))
-    clear_cache()
-    found = [f for f in analyze_paths([tree / "encodec"], root=tree) if f.code == "TCS015"]
-    clear_cache()
+    tree, found = family_findings("encodec", "TCS015")
     assert [(Path(f.path).relative_to(tree).as_posix(), f.line) for f in found] == [
         ("encodec/modules/transformer.py", 108)]
     assert "`offset + T`" in found[0].summary

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from flake8_compile_safe.analysis import _build_report, analyze_paths, clear_cache
+from flake8_compile_safe.analysis import _build_report
 from flake8_compile_safe.cache import CacheStore
-from flake8_compile_safe.families.fetch import fetch_package_source
 from flake8_compile_safe.incremental import IncrementalRun
 from flake8_compile_safe.rules.tcs016_grown_state_parameter import GrownStateParameter
-from helpers import findings, write_project
+from helpers import family_findings, findings, write_project
 
 
 def flagged(root: Path) -> list[tuple[str, int, str]]:
@@ -24,15 +23,7 @@ def flagged(root: Path) -> list[tuple[str, int, str]]:
 
 
 def test_encodec_state_list_is_flagged_at_the_compiled_def():
-    from flake8_compile_safe.families.encodec import FAMILY
-
-    try:
-        tree = fetch_package_source(FAMILY.dist, FAMILY.version, FAMILY.package, FAMILY.sentinel)
-    except RuntimeError as exc:  # no registry to download from
-        pytest.skip(str(exc))
-    clear_cache()
-    found = [f for f in analyze_paths([tree / "encodec"], root=tree) if f.code == "TCS016"]
-    clear_cache()
+    tree, found = family_findings("encodec", "TCS016")
     assert [(Path(f.path).relative_to(tree).as_posix(), f.line, f.data["parameter"]) for f in found] == [
         ("encodec/model.py", 46, "states")]
     assert found[0].data["grown_in"].endswith("StreamingTransformerEncoder.forward")
@@ -40,45 +31,15 @@ def test_encodec_state_list_is_flagged_at_the_compiled_def():
 
 def test_bark_past_kv_is_flagged_at_the_outermost_gpt():
     """Suno's Bark: GPT-2-style `past_kv` tuples, blocks in `nn.ModuleDict(dict(h=nn.ModuleList(...)))`."""
-    from flake8_compile_safe.families.bark import FAMILY
-
-    try:
-        tree = FAMILY.source()
-    except RuntimeError as exc:  # no registry to download from
-        pytest.skip(str(exc))
-    clear_cache()
-    found = [f for f in analyze_paths([tree / "bark"], root=tree) if f.code == "TCS016"]
-    clear_cache()
+    tree, found = family_findings("bark", "TCS016")
     assert [(Path(f.path).relative_to(tree).as_posix(), f.line, f.function.rsplit(".", 2)[-2]) for f in found] == [
         ("bark/model.py", 168, "GPT")]  # GPT.forward, not Block.forward: the ModuleDict entry is followed
     assert found[0].data["grown_in"].endswith("CausalSelfAttention.forward")
 
 
-GPT2_STYLE = '''\
-import torch
-from torch import nn
-
-
-class Attention(nn.Module):
-    def forward(self, x, layer_past=None):
-        key = value = x
-        if layer_past is not None:
-            past_key, past_value = layer_past
-            key = torch.cat((past_key, key), dim=-2)
-            value = torch.cat((past_value, value), dim=-2)
-        present = (key, value)
-        return x + key.mean(-2, keepdim=True) + value.mean(-2, keepdim=True), present
-
-
-class Block(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.attn = Attention()
-
-    def forward(self, x, layer_past=None):
-        a, present = self.attn(x, layer_past=layer_past)
-        return x + a, present
-
+# The rule's own Attention/Block example, with the model that stacks the blocks on top.
+GPT2_STYLE = GrownStateParameter.INVALID[1].code.replace("  # TCS016", "").replace(
+    "import torch\n", "import torch\nfrom torch import nn\n", 1) + '''
 
 class Model(nn.Module):
     def __init__(self):
@@ -94,11 +55,12 @@ class Model(nn.Module):
             presents = presents + (present,)
         return x, presents
 '''
+MODEL_DEF = GPT2_STYLE.splitlines().index("    def forward(self, x, past_key_values=None):") + 1
 
 
 def test_followed_through_loops_containers_and_two_calls(tmp_path):
     write_project(tmp_path, {"gpt.py": GPT2_STYLE})
-    assert flagged(tmp_path) == [("gpt.py", 31, "past_key_values")]  # only the outermost compiled frame
+    assert flagged(tmp_path) == [("gpt.py", MODEL_DEF, "past_key_values")]  # only the outermost compiled frame
 
 
 def test_a_name_rebound_after_the_concatenation_is_no_longer_the_state(tmp_path):
@@ -128,7 +90,7 @@ def test_a_warm_run_follows_an_edited_callee_both_ways(tmp_path):
     root = write_project(tmp_path / "proj", {
         "pkg/__init__.py": "",
         "pkg/layers.py": GPT2_STYLE.split("class Block")[0],
-        "pkg/model.py": "from torch import nn\n\nfrom pkg.layers import Attention\n\n\nclass Block"
+        "pkg/model.py": "import torch\nfrom torch import nn\n\nfrom pkg.layers import Attention\n\n\nclass Block"
                         + GPT2_STYLE.split("class Block")[1].split("class Model")[0],
     })
     cache = root / ".compile_safe_cache"

@@ -2,9 +2,10 @@
 
 import json
 import textwrap
-from dataclasses import dataclass
 
 import pytest
+
+from helpers import FakeFinding
 
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch", reason="needs torch (pip install flake8-compile-safe[validate])")
@@ -29,15 +30,6 @@ SOURCE = textwrap.dedent('''\
             return y
 ''')
 BRANCH_LINE, WRITE_LINE = 13, 16
-
-
-@dataclass
-class FakeFinding:  # the Finding fields the cross-check reads
-    code: str
-    path: str
-    line: int
-    end_line: int
-    summary: str = "s"
 
 
 def _recompiles(tmp_path):

@@ -6,7 +6,6 @@ import argparse
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from flake8_compile_safe.validate.options import OptionError, RunOptions
 from flake8_compile_safe.validate.records import Event, ModeResult, RunResult
 from flake8_compile_safe.validate.report import (checklist, compare_with_original, format_events, format_table,
                                                  write_report)
+from helpers import FakeFinding
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -140,15 +140,6 @@ def test_recompile_stack_outside_the_tree_falls_back_to_def_line():
 
 
 # ---------------------------------------------------------------------------- cross-check with the linter
-
-
-@dataclass
-class FakeFinding:  # the Finding fields the cross-check reads
-    code: str
-    path: str
-    line: int
-    end_line: int
-    summary: str = "s"
 
 
 def _run(tmp_path, events):
