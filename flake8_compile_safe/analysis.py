@@ -19,6 +19,7 @@ from .fixfacts import runs_modules
 from .project import ProjectIndex, find_project_root
 from .roots import Root, find_roots
 from .rules import ALL_RULES, ReachedFacts, Rule, RuleContext
+from .rules.tcs014_comprehension_in_skipped_frame import pack_sites
 
 
 @dataclass
@@ -72,7 +73,7 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
     found: dict[tuple, Finding] = {}
     called: set[str] = set()  # functions some compiled code calls: a root among them is not a top root
     calls_of: dict[str, set[str]] = {}  # function -> the project functions it calls (rules that need the walk)
-    call_sites: dict[str, dict[tuple[int, int], set[str]]] = {}  # function -> (line, col) of a call -> callees
+    call_sites: dict[str, list] = {}  # function -> its calls and where, packed (one entry per context)
     module_runners: dict[str, bool] = {}  # function -> runs_modules (asked once per function)
     runner_at: dict[tuple[int, int], bool] = {}  # (analyzer, statement) -> runs_modules there
 
@@ -97,11 +98,11 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
 
     def on_hits(item: Reached, hits: list[dict], calls: tuple[tuple[str, int, int], ...]) -> None:
         callees = calls_of.setdefault(item.ctx.func.qualname, set())
-        sites = call_sites.setdefault(item.ctx.func.qualname, {})
-        for callee, line, col in calls:
+        for callee, _line, _col in calls:
             called.add(callee)
             callees.add(callee)
-            sites.setdefault((line, col), set()).add(callee)
+        if calls and memo is None:  # with a memo, its records keep the calls (no second copy)
+            call_sites.setdefault(item.ctx.func.qualname, []).append(pack_sites(calls))
         for hit in hits:
             key = (hit["code"], hit["line"], hit["col"], hit["path"])
             if key in found:
@@ -113,7 +114,8 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
                                  in_root=function in root_functions)
 
     reached = graph.reach(roots, on_statement, on_hits, memo)
-    facts = ReachedFacts(index, list(found.values()), calls_of, reached, call_sites=call_sites)
+    facts = ReachedFacts(index, list(found.values()), calls_of, reached, call_sites=call_sites,
+                         recorded_calls=memo.calls if memo is not None else None)
     for rule in rules:
         for finding in rule.check_reached(facts):
             found.setdefault((finding.code, finding.line, finding.col, finding.path), finding)

@@ -23,7 +23,7 @@ from . import __version__
 
 # Bump when what a summary or a record holds changes (a new fact the rules read): every entry
 # written by another format is then ignored and rebuilt.
-# 14: a record's calls carry their call sites (line, column);
+# 14: a record's calls carry their call sites (line, column); nested defs keep their signature;
 # 13: the interface digest compares parameters as source;
 # 12: TCS014 keeps its comprehensions and wrappers as derived facts (no parse on a warm run);
 # 11: FunctionInfo.derived facts; 10: records and summaries packed one by one (bytes), StaticKind slotted

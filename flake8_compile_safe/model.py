@@ -124,14 +124,17 @@ class FunctionInfo:
             self._args = self.node.args
         return self._args
 
-    def first_positional(self) -> str | None:
-        """The first positional parameter's name, without keeping a parsed signature (a whole-walk
-        check asks it of thousands of functions a warm run only replays)."""
+    def transient_args(self) -> ast.arguments:
+        """The parameters without keeping a parsed signature: whole-walk checks ask them of thousands
+        of functions a warm run only replays (kept, they would hold a signature's AST each)."""
         args = self._args
         if isinstance(args, str) and (self._node is None or self._node is _UNSET):
-            args = ast.parse(f"def _({args}): pass").body[0].args
-        else:
-            args = self.args
+            return ast.parse(f"def _({args}): pass").body[0].args
+        return self.args
+
+    def first_positional(self) -> str | None:
+        """The first positional parameter's name (see :meth:`transient_args`)."""
+        args = self.transient_args()
         params = [*args.posonlyargs, *args.args]
         return params[0].arg if params else None
 
@@ -376,7 +379,7 @@ class ModuleInfo:
             found = self._nested[key] = FunctionInfo(qualname, name, None, self, None, parent, lineno, col)
             kept = self.__dict__.get("_nested_facts", {}).get(key)
             if kept is not None:  # what the last run derived from its def: no parse to ask it again
-                found._decorators, derived = kept
+                found._decorators, derived, found._args = kept
                 found._derived = dict(derived) if derived else None
             positions = self.__dict__.get("_positions")
             if self._tree is not _UNSET:  # built from source this run, or already loaded
@@ -392,8 +395,10 @@ class ModuleInfo:
         # them (decorators, FunctionInfo.derived) stay, like those of the module's own functions.
         kept = dict(state.get("_nested_facts", {}))
         for key, func in self._nested.items():
-            if func._decorators is not None or func._derived:
-                kept[key] = (func._decorators, func._derived)
+            if func._decorators is not None or func._derived or func._args is not None:
+                # the signature as source, as for the module's own functions (a hook's parameters)
+                args = func.args_source() if isinstance(func._args, ast.arguments) else func._args
+                kept[key] = (func._decorators, func._derived, args)
         if kept:
             state["_nested_facts"] = kept
         return state

@@ -75,6 +75,11 @@ class ReachMemo:
         self._keep(ctx, packed)
         return list(hits), calls, skipped, contexts
 
+    def calls(self, ctx: Context) -> tuple:
+        """The (callee, line, column) calls this run's record of ``ctx`` holds (what the walk followed)."""
+        record = self.kept.get(ctx.func.module.path_str, {}).get(ctx.key)
+        return unpack(record)[3] if record is not None else ()
+
     def store(self, ctx: Context, hits, calls, skipped, successors, read, uses) -> None:
         self.stats.analysed += 1
         specs = tuple((function_spec(c.func), c.self_cls.qualname if c.self_cls is not None else "",

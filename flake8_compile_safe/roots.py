@@ -135,8 +135,8 @@ def _hook_functions(index: ProjectIndex, module: ModuleInfo):
             if isinstance(hook, ast.Name):
                 if hook.id in nested:
                     node = nested[hook.id]
-                    yield FunctionInfo(f"{func.qualname}.<locals>.{node.name}", node.name, node, module, None,
-                                       func), None
+                    # registered on the module, so its summary keeps what is derived from it (no parse later)
+                    yield module.nested_def(f"{func.qualname}.<locals>.{node.name}", node, func), None
                     continue
                 found = index.lookup(module.resolve(hook.id))
                 if isinstance(found, FunctionInfo):

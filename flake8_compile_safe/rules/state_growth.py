@@ -56,7 +56,7 @@ def grown_facts(node) -> GrownFacts | None:
     flow = _Flow(tracked)
     for stmt, weak in _statements(node.body):
         flow.statement(stmt, weak)
-    return GrownFacts(positional, tuple(_optional(args)), bound, tuple(flow.direct), tuple(flow.through))
+    return GrownFacts(positional, tuple(optional_parameters(args)), bound, tuple(flow.direct), tuple(flow.through))
 
 
 def _has_cat_or_call_return(node) -> bool:
@@ -72,7 +72,8 @@ def _has_cat_or_call_return(node) -> bool:
     return False
 
 
-def _optional(args: ast.arguments) -> list[str]:
+def optional_parameters(args: ast.arguments) -> list[str]:
+    """The parameters that default to ``None``."""
     positional = [*args.posonlyargs, *args.args]
     defaults = dict(zip([p.arg for p in positional[len(positional) - len(args.defaults):]], args.defaults))
     defaults.update({p.arg: d for p, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})

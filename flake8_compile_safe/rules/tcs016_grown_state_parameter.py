@@ -12,7 +12,7 @@ from typing import Iterable
 
 from ..findings import Finding
 from .base import Example, Rule
-from .state_growth import FACT, WHOLE, GrownFacts, Through, grown_facts
+from .state_growth import FACT, WHOLE, GrownFacts, Through, grown_facts, optional_parameters
 
 
 class GrownStateParameter(Rule):
@@ -156,6 +156,9 @@ class Attention(torch.nn.Module):
                 continue  # only the outermost compiled frames: their arguments are what dynamo guards
             seen.add(func.qualname)
             try:
+                source = func.args_source()  # the signature the summary keeps: no def read on a warm run
+                if source is None or "None" not in source or not optional_parameters(func.transient_args()):
+                    continue
                 own = finder.facts_of(func)
                 if own is None or not own.optional:
                     continue
@@ -217,7 +220,7 @@ class _Grown:
         if facts is not None:
             for element, param, shown in facts.direct:
                 found.setdefault((element, param), (shown, qualname))
-            sites = self.facts.call_sites.get(qualname, {})
+            sites = self.facts.sites(qualname) if facts.through else {}
             for element, through in facts.through:
                 for callee in sorted(sites.get((through.line, through.col), ())):
                     how = self._through(callee, through)
