@@ -19,7 +19,7 @@ from .fixfacts import runs_modules
 from .project import ProjectIndex, find_project_root
 from .roots import Root, find_roots
 from .rules import ALL_RULES, ReachedFacts, Rule, RuleContext
-from .rules.tcs014_comprehension_in_skipped_frame import pack_sites
+from .rules.reached import pack_sites
 
 
 @dataclass

@@ -15,7 +15,8 @@ from .tcs010_python_state_write import PythonStateWrite
 from .tcs011_state_created import StateCreated
 from .tcs012_tensor_check_raises import TensorCheckRaises
 from .tcs013_untraced_module import UntracedModule
-from .tcs014_comprehension_in_skipped_frame import ComprehensionInSkippedFrame, ReachedFacts
+from .reached import ReachedFacts
+from .tcs014_comprehension_in_skipped_frame import ComprehensionInSkippedFrame
 from .tcs015_step_int_parameter import StepIntParameter
 from .tcs016_grown_state_parameter import GrownStateParameter
 

@@ -198,6 +198,7 @@ class Decoder(torch.nn.Module):
 
 DIRECT, THROUGH_LOCAL = "direct", "through a local"
 _LOCAL_CATS = "local-concats"
+_CONCAT_NAMES = {name.rsplit(".", 1)[-1] for name in CONCAT}  # resolved against CONCAT at check time
 
 
 def _regrows(value, target, ctx) -> str | None:
@@ -247,7 +248,7 @@ def _local_concats(node) -> tuple:
         name, value = sub.targets[0].id, _strip(sub.value)
         if isinstance(value, ast.Call) and value.args and isinstance(value.args[0], (ast.List, ast.Tuple)):
             callee = dotted(value.func)
-            if callee and callee.rsplit(".", 1)[-1] in {c.rsplit(".", 1)[-1] for c in CONCAT}:
+            if callee and callee.rsplit(".", 1)[-1] in _CONCAT_NAMES:
                 concats.append((name, callee, tuple(ast.unparse(_strip(p)) for p in value.args[0].elts)))
         elif isinstance(value, (ast.Attribute, ast.Subscript)):
             aliases.add((name, ast.unparse(value)))

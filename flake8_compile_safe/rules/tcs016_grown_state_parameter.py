@@ -190,19 +190,10 @@ class _Grown:
 
     def __init__(self, facts):
         self.facts = facts
-        self._by_name: dict | None = None
         self._memo: dict[str, dict] = {}
 
-    def _reached_by_name(self) -> dict:
-        """qualname -> FunctionInfo of every reached function (built once)."""
-        if self._by_name is None:
-            self._by_name = {}
-            for item in self.facts.reached:
-                self._by_name.setdefault(item.ctx.func.qualname, item.ctx.func)
-        return self._by_name
-
     def display(self, qualname: str) -> str:
-        func = self._reached_by_name().get(qualname)
+        func = self.facts.function(qualname)
         return func.display if func is not None else qualname
 
     @staticmethod
@@ -214,7 +205,7 @@ class _Grown:
         if qualname in self._memo:
             return self._memo[qualname]
         self._memo[qualname] = {}  # a recursive call grows nothing more
-        func = self._reached_by_name().get(qualname)
+        func = self.facts.function(qualname)
         facts = self.facts_of(func) if func is not None else None
         found: dict[tuple[int, str], tuple[str, str]] = {}
         if facts is not None:
@@ -230,7 +221,7 @@ class _Grown:
         return found
 
     def _through(self, callee: str, through: Through) -> tuple[str, str] | None:
-        func = self._reached_by_name().get(callee)
+        func = self.facts.function(callee)
         facts = self.facts_of(func) if func is not None else None
         if facts is None:
             return None
