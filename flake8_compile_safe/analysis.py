@@ -7,6 +7,7 @@ share. Results are cached per (project root, extra roots) for the life of the pr
 from __future__ import annotations
 
 import ast
+import atexit
 import gc
 import multiprocessing
 import os
@@ -159,6 +160,13 @@ def report_for_root(root: str | Path, extra_roots: tuple[str, ...] = (),
     report = _REPORTS.get(key)
     if report is not None:
         return report
+    pending = _PENDING.pop(key, None)
+    if pending is not None and pending.mine():
+        try:
+            report = _REPORTS[key] = pending.result()
+            return report
+        except (OSError, RuntimeError):
+            pass  # the child failed: build it here
     wait_for_cache_writes()  # a run must not read a cache an earlier child is still writing
     if in_child and "fork" in multiprocessing.get_all_start_methods():
         try:
@@ -230,29 +238,90 @@ def wait_for_cache_writes() -> None:
             child.join()
 
 
-def _report_in_child(root: str, extra_roots: tuple[str, ...], cache_dir=None) -> Report:
-    context = multiprocessing.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child_main, args=(send, root, extra_roots, cache_dir))
-    child.start()
-    send.close()
+class PendingReport:
+    """A report being built in a forked child; ``result()`` waits for its findings.
+
+    Started before flake8 checks its files, it runs beside them (:mod:`.deferral`). Only the
+    process that started it reads it: a forked flake8 worker inherits the object, not the child.
+    """
+
+    def __init__(self, root: str, extra_roots: tuple[str, ...], cache_dir=None):
+        context = multiprocessing.get_context("fork")
+        self.owner = os.getpid()
+        self._receive, send = context.Pipe(duplex=False)
+        self._child = context.Process(target=_child_main, args=(send, root, extra_roots, cache_dir))
+        self._child.start()
+        send.close()
+        self._report: Report | None = None
+        _UNREAD.append(self)
+
+    def mine(self) -> bool:
+        return self.owner == os.getpid()
+
+    def result(self) -> Report:
+        if self._report is not None:
+            return self._report
+        _UNREAD.remove(self)
+        try:
+            status, payload = self._receive.recv()
+        except EOFError:
+            status, payload = "error", "analysis process died"
+        self._receive.close()
+        if status == "ok":
+            _WRITING.append((os.getpid(), self._child))  # flake8 reports while it writes the cache
+        else:
+            self._child.join()
+            raise RuntimeError(payload)
+        findings, indexed_paths, errors = payload
+        report = Report(None, [], [], indexed_paths=indexed_paths, errors=errors)
+        report.set_findings(findings)
+        self._report = report
+        return report
+
+    def abandon(self) -> None:
+        """Stop a child nobody will read (its findings would block on a full pipe at exit)."""
+        if self in _UNREAD:
+            _UNREAD.remove(self)
+        self._receive.close()
+        self._child.terminate()
+        self._child.join()
+
+
+_UNREAD: list[PendingReport] = []  # started, not yet read: stopped at exit (atomic cache writes)
+_PENDING: dict[tuple, PendingReport] = {}
+
+
+@atexit.register
+def _abandon_unread() -> None:
+    for pending in list(_UNREAD):
+        if pending.mine():
+            pending.abandon()
+
+
+def begin_report(root: str | Path, extra_roots: tuple[str, ...] = (), cache_dir: str | Path | None = None) -> bool:
+    """Start building the report of ``root`` in a forked child and return at once (False: no fork)."""
+    key = (str(Path(root).resolve()), tuple(extra_roots))
+    if key in _REPORTS or key in _PENDING:
+        return True
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    wait_for_cache_writes()
     try:
-        status, payload = receive.recv()
-    except EOFError:
-        status, payload = "error", "analysis process died"
-    receive.close()
-    if status == "ok":
-        _WRITING.append((os.getpid(), child))  # flake8's workers start while it writes the cache
-    else:
-        child.join()
-        raise RuntimeError(payload)
-    findings, indexed_paths, errors = payload
-    report = Report(None, [], [], indexed_paths=indexed_paths, errors=errors)
-    report.set_findings(findings)
-    return report
+        _PENDING[key] = PendingReport(key[0], key[1], cache_dir)
+    except (OSError, RuntimeError):
+        return False
+    return True
+
+
+def _report_in_child(root: str, extra_roots: tuple[str, ...], cache_dir=None) -> Report:
+    return PendingReport(root, extra_roots, cache_dir).result()
 
 
 def clear_cache() -> None:
+    for pending in _PENDING.values():
+        if pending.mine():
+            pending.abandon()
+    _PENDING.clear()
     wait_for_cache_writes()
     _REPORTS.clear()
 

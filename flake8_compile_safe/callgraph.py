@@ -205,8 +205,9 @@ def local_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset[str]:
 class FunctionAnalyzer(Evaluator, CallResolver):
     """One pass over one function in one context: tracks values, finds calls, feeds the rules."""
 
-    def __init__(self, engine: "CallGraph", ctx: Context, on_stmt=None):
+    def __init__(self, engine: "CallGraph", ctx: Context, on_stmt=None, record_calls: bool = True):
         self.engine = engine
+        self.record_calls = record_calls  # a summary needs only what the function returns
         self.index: ProjectIndex = engine.index
         self.ctx = ctx
         self.func = ctx.func
@@ -274,7 +275,8 @@ class FunctionAnalyzer(Evaluator, CallResolver):
                 continue  # nested definitions run only when called
             self._kinds = {}  # the previous statement may have rebound names
             self._bind_comprehensions(stmt)
-            self._record_calls(stmt)
+            if self.record_calls:
+                self._record_calls(stmt)
             if self.on_stmt is not None:
                 self.on_stmt(stmt, self)
             self._bind(stmt, nested)
@@ -513,11 +515,19 @@ class CallGraph:
             if stored is not None:
                 self._summaries[key] = stored
                 return stored
+        with recording(isolated=True) as read:  # its caller depends on the value, not on this file
+            returns = ctx.func.derived("returns_value", returns_value)
+        if not returns:
+            result = NOTHING  # what every walk of it would find: no `return <value>` to join
+            self._summaries[key] = result
+            if self.memo is not None:
+                self.memo.store_summary(ctx, result, read | {ctx.func.module.path_str}, {})  # its own body decides
+            return result
         self._in_progress.add(key)
         self._push_uses()
         try:
             with recording(isolated=True) as read:
-                result = FunctionAnalyzer(self, ctx).run().returns or NOTHING
+                result = FunctionAnalyzer(self, ctx, record_calls=False).run().returns or NOTHING
         except RecursionError:
             result = NOTHING
         finally:
@@ -628,6 +638,11 @@ def _called(analyzer: FunctionAnalyzer) -> tuple[tuple[str, int, int], ...]:
     through a call (TCS016) need to know which call site runs which function."""
     return tuple(dict.fromkeys((target.func.qualname, getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
                                for node, target in analyzer.calls))
+
+
+def returns_value(node) -> bool:
+    """Whether a def has a ``return <value>`` of its own (not one of a nested def's)."""
+    return any(isinstance(stmt, ast.Return) and stmt.value is not None for stmt in _shallow_statements(node.body))
 
 
 def _shallow_statements(body):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from . import __version__, option_checks
-from .analysis import analyze_index, report_for_root
+from . import __version__, deferral, option_checks
+from .analysis import analyze_index, begin_report, report_for_root
 from .cache import CACHE_DIR_NAME, DISABLE_ENV, cache_disabled_by_env
 from .findings import Finding
-from .project import ProjectIndex, find_project_root
+from .project import ProjectIndex, find_project_root, iter_python_files
+from .source import SourceError, parse_file
 
 
 def _tcs_selected(options) -> bool:
@@ -27,6 +28,11 @@ def unreadable_finding(path: Path, problem: str) -> Finding:
                    fix="fix the file (save it as UTF-8 or declare its encoding)")
 
 
+def analysis_failed(path, exc: Exception) -> Finding:
+    return Finding("TCS901", str(path), 1, 0, 1, 0, summary=f"analysis failed: {type(exc).__name__}: {str(exc)[:200]}",
+                   why="this file was not checked", fix="report it with this file attached")
+
+
 class CompileSafeChecker:
     name = "flake8-compile-safe"
     version = __version__
@@ -36,6 +42,7 @@ class CompileSafeChecker:
     compile_safe_roots: tuple[str, ...] = ()
     compile_safe_explain: bool = False
     compile_safe_cache_dir: str | None = None  # None: no persistent cache
+    flake8_options = None  # flake8's parsed options (deferral.py reads noqa lines with them)
 
     def __init__(self, tree: ast.Module, filename: str):
         self.tree = tree
@@ -66,6 +73,7 @@ class CompileSafeChecker:
         # flake8 calls parse_options(option_manager, options, filenames) when it can.
         options = args[1] if len(args) == 3 else args[0]
         filenames = args[2] if len(args) == 3 else getattr(options, "filenames", [])
+        cls.flake8_options = options
         cls.compile_safe_root = options.compile_safe_root or None
         cls.compile_safe_roots = tuple(r for r in (options.compile_safe_roots or ()) if r)
         cls.compile_safe_explain = bool(getattr(options, "compile_safe_explain", False))
@@ -101,8 +109,13 @@ class CompileSafeChecker:
             if name in ("-", "stdin") or not Path(name).exists():
                 continue
             roots.add(Path(cls.compile_safe_root).resolve() if cls.compile_safe_root else find_project_root(name))
+        beside = deferral.install()  # the analysis runs beside flake8's checks (deferral.py)
         for root in sorted(roots):
             try:
+                if beside and begin_report(root, cls.compile_safe_roots, cls.compile_safe_cache_dir):
+                    key = (str(root), cls.compile_safe_roots)
+                    deferral.deferred_files.update((str(path.resolve()), key) for path in iter_python_files(root))
+                    continue
                 report_for_root(root, cls.compile_safe_roots, in_child=True,
                                 cache_dir=cls.compile_safe_cache_dir)
             except Exception:  # noqa: BLE001 - run() retries per file and reports what failed
@@ -112,12 +125,13 @@ class CompileSafeChecker:
     def run(self):
         if not self.enabled:
             return
+        if self.filename not in ("-", "stdin") and deferral.defer(Path(self.filename).resolve()):
+            yield 1, 0, deferral.PLACEHOLDER_TEXT, type(self)  # swapped for the findings before flake8 reports
+            return
         try:
             findings = self._findings()
         except Exception as exc:  # noqa: BLE001 - one line for this file, not a crashed flake8 run
-            findings = [Finding("TCS901", self.filename, 1, 0, 1, 0,
-                                summary=f"analysis failed: {type(exc).__name__}: {str(exc)[:200]}",
-                                why="this file was not checked", fix="report it with this file attached")]
+            findings = [analysis_failed(self.filename, exc)]
         for finding in findings:
             yield finding.line, finding.col, finding.message(self.compile_safe_explain), type(self)
 
@@ -135,6 +149,24 @@ class CompileSafeChecker:
             # Outside the indexed tree (a skipped folder, or a root that does not contain it).
             return self._single_file_findings()
         return report.for_path(path)
+
+    @classmethod
+    def project_findings(cls, path: Path, key) -> list[Finding]:
+        """The findings of a file whose project was analysed beside the checks (deferral.py)."""
+        try:
+            root, extra_roots = key
+            report = report_for_root(root, extra_roots, cache_dir=cls.compile_safe_cache_dir)
+            problem = report.errors.get(str(path))
+            if problem is not None:
+                return [unreadable_finding(path, problem)]
+            if str(path) in report.indexed_paths:
+                return report.for_path(path)
+            checker = cls(parse_file(path), str(path))  # not indexed after all: this file alone
+            return checker._single_file_findings()
+        except SourceError as exc:
+            return [unreadable_finding(path, exc.problem)]
+        except Exception as exc:  # noqa: BLE001 - one line for this file, not a crashed flake8 run
+            return [analysis_failed(path, exc)]
 
     def _single_file_findings(self):
         index = ProjectIndex(Path.cwd())

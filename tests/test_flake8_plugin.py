@@ -111,3 +111,55 @@ def test_linter_never_imports_torch(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "TCS002" in result.stdout
+
+
+# The project analysis runs beside flake8's checks (deferral.py): each analysed file is answered
+# with a placeholder that flake8's main process swaps for the file's findings before reporting.
+SWAP_PROBE = '''\
+import sys
+from flake8.main.cli import main
+from flake8_compile_safe import deferral
+if sys.argv[1] == "off":
+    deferral._installed = False  # as where flake8's internals differ: analyse first, as before
+swapped = []
+swap = deferral._swap
+def counted_swap(entry):
+    out = swap(entry)
+    if out is not entry:
+        swapped.append(entry[0])
+    return out
+deferral._swap = counted_swap
+try:
+    main(sys.argv[2:])
+except SystemExit:
+    pass
+print("swapped", sorted(swapped), file=sys.stderr)
+'''
+
+
+def _probe(tmp_path, mode: str, *args: str):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", SWAP_PROBE, mode, *args], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.stdout.splitlines(), result.stderr
+
+
+def test_findings_are_swapped_in_before_flake8_reports_and_match_the_analyse_first_path(tmp_path):
+    write_project(tmp_path, {**CROSS_FILE, "pkg/skipped.py": "# flake8: noqa\n" + CROSS_FILE["pkg/ops.py"],
+                             "pkg/broken.py": "def broken(:\n    pass\n",
+                             "pkg/quiet.py": MODEL.replace("class M(", "class Q(")})
+    for jobs in ("--jobs=1", "--jobs=2"):
+        args = ("--select=TCS,E9", jobs, "--compile-safe-no-cache", "pkg")
+        beside, log = _probe(tmp_path, "on", *args)
+        first, log_first = _probe(tmp_path, "off", *args)
+        assert sorted(beside) == sorted(first), (beside, first)
+        # flake8 ran no check on skipped.py (file-level noqa) nor on broken.py (E999): no placeholder,
+        # so no TCS finding; the noqa on quiet.py's second item() still applies after the swap.
+        assert sorted(line.split(":")[0] + ":" + line.split(": ")[1].split()[0] for line in beside) == [
+            "pkg/broken.py:E999", "pkg/model.py:TCS002", "pkg/ops.py:TCS002", "pkg/quiet.py:TCS002"]
+        assert "TCS000" not in "\n".join(beside)
+        assert "swapped ['pkg/__init__.py', 'pkg/model.py', 'pkg/ops.py', 'pkg/quiet.py']" in log, log
+        assert "swapped []" in log_first, log_first
