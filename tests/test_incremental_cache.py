@@ -119,6 +119,22 @@ def test_a_body_edit_that_keeps_the_return_value_reanalyses_only_that_function(t
     assert stats.replayed == first.analysed - 1, stats
 
 
+def test_a_callee_that_starts_returning_a_host_number_is_seen_by_its_callers(tmp_path):
+    """A def with no ``return <value>`` has an empty summary without being walked; the summary still
+    depends on that def's file, so the callers see the change both ways."""
+    root = make_project(tmp_path / "proj")
+    cache = root / ".compile_safe_cache"
+    silent = DEEP_SAFE.replace("return t * 2", "u = t * 2")
+    (root / "pkg" / "deep.py").write_text(silent)
+    assert warm(root, cache)[0] == cold(root) == []
+    (root / "pkg" / "deep.py").write_text(DEEP_HAZARD)
+    found, stats = warm(root, cache)
+    assert stats.mode == "incremental" and found == cold(root)
+    assert {("deep.py", 2, "TCS002"), ("helper.py", 5, "TCS002"), ("model.py", 7, "TCS002")} <= set(codes(found))
+    (root / "pkg" / "deep.py").write_text(silent)
+    assert warm(root, cache)[0] == cold(root) == []
+
+
 def test_edit_that_changes_an_attribute_fact_still_matches_cold(tmp_path):
     root = make_project(tmp_path / "proj")
     cache = root / ".compile_safe_cache"
