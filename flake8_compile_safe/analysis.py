@@ -7,15 +7,14 @@ share. Results are cached per (project root, extra roots) for the life of the pr
 from __future__ import annotations
 
 import ast
-import atexit
 import gc
 import multiprocessing
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .callgraph import CallGraph, Reached, Skipped
 from .findings import Finding
+from .forked import PendingBuild, wait_for_cache_writes
 from .fixfacts import runs_modules
 from .project import ProjectIndex, find_project_root
 from .roots import Root, find_roots
@@ -151,10 +150,9 @@ def report_for_root(root: str | Path, extra_roots: tuple[str, ...] = (),
                     cache_dir: str | Path | None = None) -> Report:
     """The (cached) findings of the project at ``root``.
 
-    ``in_child=True`` builds them in a forked child that hands back only the findings: this
-    process never holds the ASTs, so flake8's ``--jobs`` workers, forked next, start from a
-    small heap, and nobody pays for freeing millions of nodes. With ``cache_dir`` the run goes
-    through the persistent cache there (:mod:`.incremental`).
+    A report :func:`begin_report` started is waited for here. ``in_child=True`` builds it in a
+    forked child that hands back only the findings (:mod:`.forked`). With ``cache_dir`` the run
+    goes through the persistent cache there (:mod:`.incremental`).
     """
     key = (str(Path(root).resolve()), tuple(extra_roots))
     report = _REPORTS.get(key)
@@ -163,14 +161,14 @@ def report_for_root(root: str | Path, extra_roots: tuple[str, ...] = (),
     pending = _PENDING.pop(key, None)
     if pending is not None and pending.mine():
         try:
-            report = _REPORTS[key] = pending.result()
+            report = _REPORTS[key] = _received(pending)
             return report
         except (OSError, RuntimeError):
             pass  # the child failed: build it here
     wait_for_cache_writes()  # a run must not read a cache an earlier child is still writing
     if in_child and "fork" in multiprocessing.get_all_start_methods():
         try:
-            report = _REPORTS[key] = _report_in_child(key[0], tuple(extra_roots), cache_dir)
+            report = _REPORTS[key] = _received(_start_in_child(key[0], tuple(extra_roots), cache_dir))
             return report
         except (OSError, RuntimeError):
             pass  # no process to be had, or it failed: build it here
@@ -198,106 +196,6 @@ def _build_report(root: str, extra_roots: tuple[str, ...], trees, cache_dir, del
     return report
 
 
-class _Delivery:
-    """Sends the findings to the parent once; the child then goes on writing the cache."""
-
-    def __init__(self, send):
-        self.send = send
-        self.done = False
-
-    def __call__(self, report: Report) -> None:
-        if not self.done:
-            self.send.send(("ok", (report.findings, report.indexed_paths, report.errors)))
-            self.done = True
-
-
-def _child_main(send, root: str, extra_roots: tuple[str, ...], cache_dir) -> None:
-    deliver = _Delivery(send)
-    try:
-        report = _build_report(root, extra_roots, None, cache_dir, deliver)
-        if report is not None:
-            deliver(report)
-    except BaseException as exc:  # the parent falls back to building it itself
-        if not deliver.done:
-            send.send(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        send.close()
-        os._exit(0)  # no teardown: the process ends, its heap with it
-
-
-# Children that handed over their findings and may still be writing the cache: joined before the
-# next analysis in this process, and by multiprocessing when the process exits (so a run's cache
-# is complete once its flake8 process has ended).
-_WRITING: list = []
-
-
-def wait_for_cache_writes() -> None:
-    while _WRITING:
-        parent, child = _WRITING.pop()
-        if parent == os.getpid():  # a forked flake8 worker inherits the list, not the child
-            child.join()
-
-
-class PendingReport:
-    """A report being built in a forked child; ``result()`` waits for its findings.
-
-    Started before flake8 checks its files, it runs beside them (:mod:`.deferral`). Only the
-    process that started it reads it: a forked flake8 worker inherits the object, not the child.
-    """
-
-    def __init__(self, root: str, extra_roots: tuple[str, ...], cache_dir=None):
-        context = multiprocessing.get_context("fork")
-        self.owner = os.getpid()
-        self._receive, send = context.Pipe(duplex=False)
-        self._child = context.Process(target=_child_main, args=(send, root, extra_roots, cache_dir))
-        self._child.start()
-        send.close()
-        self._report: Report | None = None
-        _UNREAD.append(self)
-
-    def mine(self) -> bool:
-        return self.owner == os.getpid()
-
-    def result(self) -> Report:
-        if self._report is not None:
-            return self._report
-        _UNREAD.remove(self)
-        try:
-            status, payload = self._receive.recv()
-        except EOFError:
-            status, payload = "error", "analysis process died"
-        self._receive.close()
-        if status == "ok":
-            _WRITING.append((os.getpid(), self._child))  # flake8 reports while it writes the cache
-        else:
-            self._child.join()
-            raise RuntimeError(payload)
-        findings, indexed_paths, errors = payload
-        report = Report(None, [], [], indexed_paths=indexed_paths, errors=errors)
-        report.set_findings(findings)
-        self._report = report
-        return report
-
-    def abandon(self) -> None:
-        """Stop a child nobody will read (its findings would block on a full pipe at exit)."""
-        if self in _UNREAD:
-            _UNREAD.remove(self)
-        self._receive.close()
-        self._child.terminate()
-        self._child.join()
-
-
-_UNREAD: list[PendingReport] = []  # started, not yet read: stopped at exit (atomic cache writes)
-_PENDING: dict[tuple, PendingReport] = {}
-
-
-@atexit.register
-def _abandon_unread() -> None:
-    for pending in list(_UNREAD):
-        if pending.mine():
-            pending.abandon()
-
-
 def begin_report(root: str | Path, extra_roots: tuple[str, ...] = (), cache_dir: str | Path | None = None) -> bool:
     """Start building the report of ``root`` in a forked child and return at once (False: no fork)."""
     key = (str(Path(root).resolve()), tuple(extra_roots))
@@ -305,16 +203,26 @@ def begin_report(root: str | Path, extra_roots: tuple[str, ...] = (), cache_dir:
         return True
     if "fork" not in multiprocessing.get_all_start_methods():
         return False
-    wait_for_cache_writes()
     try:
-        _PENDING[key] = PendingReport(key[0], key[1], cache_dir)
+        _PENDING[key] = _start_in_child(key[0], key[1], cache_dir)
     except (OSError, RuntimeError):
         return False
     return True
 
 
-def _report_in_child(root: str, extra_roots: tuple[str, ...], cache_dir=None) -> Report:
-    return PendingReport(root, extra_roots, cache_dir).result()
+def _start_in_child(root: str, extra_roots: tuple[str, ...], cache_dir) -> PendingBuild:
+    wait_for_cache_writes()  # a run must not read a cache an earlier child is still writing
+    return PendingBuild(lambda deliver: _build_report(root, extra_roots, None, cache_dir, deliver))
+
+
+def _received(pending: PendingBuild) -> Report:
+    findings, indexed_paths, errors = pending.result()
+    report = Report(None, [], [], indexed_paths=indexed_paths, errors=errors)
+    report.set_findings(findings)
+    return report
+
+
+_PENDING: dict[tuple, PendingBuild] = {}
 
 
 def clear_cache() -> None:
