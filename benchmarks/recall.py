@@ -202,7 +202,8 @@ def load_run(out: Path) -> RunResult:
     data = json.loads(out.read_text())
     variant = data["variants"][0]
     return RunResult(variant["variant"], variant["factory"], variant["path"],
-                     results=[ModeResult.from_json(r) for r in data["results"]], executed=variant.get("executed", {}))
+                     results=[ModeResult.from_json(r) for r in data["results"]], executed=variant.get("executed", {}),
+                     executed_spans=variant.get("executed_spans", {}))
 
 
 def ratio(pair) -> str:

@@ -441,3 +441,39 @@ def test_guard_comment_path_resolves_under_the_root(tmp_path):
     # a guard dynamo made inside torch: its frame in parentheses, outside the tree
     assert describe_guard("L['n'] != 1  # (_prims_common/__init__.py:285 in f)", [str(root)]) == \
         ["L['n'] != 1", "_prims_common/__init__.py", 285]
+
+
+CONDITIONAL_SLICE = '''\
+def pick(mask, a, b):
+    m = (mask[a:b]
+         if isinstance(mask, list)
+         else None)
+    return m
+'''
+
+
+def test_a_finding_ran_only_if_an_instruction_inside_its_own_span_did(tmp_path):
+    """Line coverage reads the first line of a multi-line conditional expression as run whenever
+    the statement runs; the instruction spans tell whether the slice itself ran."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    from flake8_compile_safe.validate.coverage import LineCoverage
+    from flake8_compile_safe.validate.crosscheck import _unconfirmed, ran_within
+
+    source = tmp_path / "picker.py"
+    source.write_text(CONDITIONAL_SLICE)
+    spec = importlib.util.spec_from_file_location("picker", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    slice_finding = SimpleNamespace(code="TCS003", path=str(source), line=2, col=9, end_line=2, end_col=18,
+                                    summary="s")
+    for mask, ran in ((None, False), ([1, 2, 3], True)):
+        coverage = LineCoverage(str(tmp_path))
+        with coverage:
+            module.pick(mask, 0, 1)
+        spans = coverage.relative_spans()["picker.py"]
+        assert ran_within(slice_finding, spans) is ran
+        executed = coverage.relative()
+        _, on_executed = _unconfirmed([], {"picker.py": [slice_finding]}, executed, coverage.relative_spans())
+        assert on_executed == int(ran)

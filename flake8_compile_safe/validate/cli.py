@@ -458,6 +458,7 @@ def _finish(args, target, runs, fixer_info, lint_status, total_s, work) -> int:
         doc = {"tool": PROG, **meta, "passed": passed, "total_s": round(total_s, 1),
                "variants": [{"variant": r.variant, "path": r.path, "factory": r.factory, "threads": r.threads,
                              "lint": lint_status.get(r.variant), "executed": r.executed,
+                             "executed_spans": r.executed_spans,
                              "timed_in_lockstep_with": r.timed_with,
                              "fixer": fixer_info if r.variant == "fixed" else None} for r in runs],
                "results": [row.to_json() for row in rows],

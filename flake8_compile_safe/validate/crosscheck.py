@@ -77,7 +77,8 @@ def _recall(events: list[Event], kinds: tuple[str, ...]) -> Recall:
     return recall
 
 
-def crosscheck_mode(row: ModeResult, by_file: dict[str, list] | None, executed: dict[str, list[int]]) -> None:
+def crosscheck_mode(row: ModeResult, by_file: dict[str, list] | None, executed: dict[str, list[int]],
+                    spans: dict[str, list[list[int]]] | None = None) -> None:
     for event in row.events:
         if by_file is None or not _inside(event):
             event.flagged = None
@@ -89,7 +90,7 @@ def crosscheck_mode(row: ModeResult, by_file: dict[str, list] | None, executed: 
     if by_file is None:
         row.unconfirmed_findings, row.executed_findings = [], 0
     else:
-        row.unconfirmed_findings, row.executed_findings = _unconfirmed(row.events, by_file, executed)
+        row.unconfirmed_findings, row.executed_findings = _unconfirmed(row.events, by_file, executed, spans)
 
 
 def _distinct_lines(events: list[Event], kinds: tuple[str, ...]) -> list[Event]:
@@ -169,8 +170,23 @@ def on_event_lines(finding, rel: str, events: list[Event]) -> bool:
                and any(f == rel and n in span for f, n in e.lines) for e in events)
 
 
-def _unconfirmed(events: list[Event], by_file: dict[str, list], executed: dict[str, list[int]]):
-    """(findings on executed lines with no event near them, how many findings were on executed lines)."""
+def ran_within(finding, spans: list[list[int]] | None) -> bool:
+    """Whether an instruction inside the finding's own source span ran (True when there is no span
+    to compare: no instruction positions for its file, or a finding without an end position)."""
+    start = (finding.line, getattr(finding, "col", 0) or 0)
+    end = (getattr(finding, "end_line", 0) or 0, getattr(finding, "end_col", 0) or 0)
+    if not spans or end <= start:
+        return True
+    return any((line, col) >= start and (end_line, end_col) <= end for line, end_line, col, end_col in spans)
+
+
+def _unconfirmed(events: list[Event], by_file: dict[str, list], executed: dict[str, list[int]],
+                 spans: dict[str, list[list[int]]] | None = None):
+    """(findings whose code ran with no event near them, how many findings' code ran).
+
+    A finding's code ran when its lines did and, where the instruction spans are known, an
+    instruction inside its own span did (:mod:`.coverage`: a line alone can read as run when only
+    another part of its statement did)."""
     event_lines: dict[str, list[int]] = {}
     for event in events:
         if _inside(event):
@@ -183,7 +199,7 @@ def _unconfirmed(events: list[Event], by_file: dict[str, list], executed: dict[s
         near_events = event_lines.get(rel, [])
         for f in sorted(findings, key=lambda f: (f.line, f.code)):
             end = max(f.line, getattr(f, "end_line", f.line) or f.line)
-            if not ran.intersection(range(f.line, end + 1)):
+            if not ran.intersection(range(f.line, end + 1)) or not ran_within(f, (spans or {}).get(rel)):
                 continue
             on_executed += 1
             if (any(abs(line - f.line) <= FLAG_WINDOW for line in near_events) or names_state(f, events)
@@ -198,4 +214,4 @@ def crosscheck(run: RunResult, findings) -> None:
     by_file = None if findings is None else findings_by_file(findings, run.path)
     for row in run.results:
         if row.mode != "eager":
-            crosscheck_mode(row, by_file, run.executed)
+            crosscheck_mode(row, by_file, run.executed, run.executed_spans)

@@ -190,6 +190,7 @@ class Harness:
         output_tensors(out, "run(model)")
         self._check_package()  # after a run: a factory may import the model package lazily
         result.executed = coverage.relative()
+        result.executed_spans = coverage.relative_spans()
         if not result.executed:
             raise WorkloadError(f"the workload executed no line under {self.path}: is the model imported "
                                 "from another tree? (--path must hold its source)")

@@ -180,6 +180,8 @@ class RunResult:
     results: list[ModeResult] = field(default_factory=list)  # eager first, then one per mode
     # Lines the eager workload executed, per file relative to ``path`` (the cross-check's coverage).
     executed: dict[str, list[int]] = field(default_factory=dict)
+    # The source spans ([line, end line, column, end column]) of the instructions that ran.
+    executed_spans: dict[str, list[list[int]]] = field(default_factory=dict)
     error: str | None = None  # the run could not start (bad module, factory, or eager run): one line
     # Optional words from the workload: ``run.about`` (one line on what is measured, e.g. "random
     # weights") and ``metrics.legend`` ({metric: meaning}); shown with the results.
