@@ -477,3 +477,50 @@ def test_a_finding_ran_only_if_an_instruction_inside_its_own_span_did(tmp_path):
         executed = coverage.relative()
         _, on_executed = _unconfirmed([], {"picker.py": [slice_finding]}, executed, coverage.relative_spans())
         assert on_executed == int(ran)
+
+
+HOOK_FACTORY = '''\
+class Model:
+    def install_hooks(self):
+        cache = {}
+        hooks = []
+
+        def save(module, _, output):
+            cache[module] = output
+            return output
+
+        hooks.append(save)
+        return cache, hooks
+'''
+HOOK_CALLER = '''\
+class Decoding:
+    def step(self, model, tokens):
+        if not self.kv_cache:
+            self.kv_cache, self.hooks = model.install_hooks()
+        return model.decoder(tokens, kv_cache=self.kv_cache)
+'''
+
+
+def test_closure_state_is_matched_to_dynamo_by_the_names_its_object_is_passed_under(tmp_path):
+    """The hook's closure dict ``cache`` is the decoder's ``kv_cache``: returned by its factory,
+    stored by the caller, passed on by keyword; dynamo's guard names only the latter."""
+    from types import SimpleNamespace
+
+    from flake8_compile_safe.validate.aliases import closure_aliases
+    from flake8_compile_safe.validate.crosscheck import names_state
+
+    (tmp_path / "model.py").write_text(HOOK_FACTORY)
+    (tmp_path / "decoding.py").write_text(HOOK_CALLER)
+    write = SimpleNamespace(code="TCS010", path=str(tmp_path / "model.py"), line=7,
+                            function="model.Model.install_hooks.<locals>.save",
+                            data={"state": "closure variable cache"})
+    local = SimpleNamespace(code="TCS010", path=str(tmp_path / "model.py"), line=7, function="model.Model.step",
+                            data={"state": "closure variable cache"})  # not a def inside a factory
+    aliases = closure_aliases([write, local], str(tmp_path))
+    assert aliases == {id(write): frozenset({"kv_cache"})}
+    guard = [Event("recompile", "decoding.py", 2, "tensor 'tokens' size mismatch",
+                   guards=[["not L['kv_cache']", "decoding.py", 3]])]
+    assert names_state(write, guard, aliases[id(write)])
+    assert not names_state(write, guard)  # by its own name, dynamo never says it
+    other = [Event("recompile", "decoding.py", 2, "x", guards=[["not L['kv_cache_len']", "decoding.py", 3]])]
+    assert not names_state(write, other, aliases[id(write)])

@@ -25,6 +25,7 @@ import os
 import re
 from pathlib import Path
 
+from .aliases import closure_aliases
 from .guards import guard_kind
 from .records import BREAK_KINDS, FLAG_WINDOW, RECOMPILE_KINDS, Event, ModeResult, Recall, RunResult, \
     UnconfirmedFinding
@@ -78,7 +79,7 @@ def _recall(events: list[Event], kinds: tuple[str, ...]) -> Recall:
 
 
 def crosscheck_mode(row: ModeResult, by_file: dict[str, list] | None, executed: dict[str, list[int]],
-                    spans: dict[str, list[list[int]]] | None = None) -> None:
+                    spans: dict[str, list[list[int]]] | None = None, aliases: dict | None = None) -> None:
     for event in row.events:
         if by_file is None or not _inside(event):
             event.flagged = None
@@ -90,7 +91,8 @@ def crosscheck_mode(row: ModeResult, by_file: dict[str, list] | None, executed: 
     if by_file is None:
         row.unconfirmed_findings, row.executed_findings = [], 0
     else:
-        row.unconfirmed_findings, row.executed_findings = _unconfirmed(row.events, by_file, executed, spans)
+        row.unconfirmed_findings, row.executed_findings = _unconfirmed(row.events, by_file, executed, spans,
+                                                                       aliases)
 
 
 def _distinct_lines(events: list[Event], kinds: tuple[str, ...]) -> list[Event]:
@@ -111,20 +113,27 @@ NUMBER_CODES = {"TCS003", "TCS004", "TCS007"}
 STATE_EVENT_KINDS = ("recompile", "predicted_cudagraph_rerecord")
 
 
-def names_state(finding, events: list[Event]) -> bool:
+def names_state(finding, events: list[Event], aliases: frozenset[str] = frozenset()) -> bool:
     """Whether a recompile guard or a re-recorded input names the attribute ``finding`` writes.
 
     A state write is seen by dynamo where the state is read, not where it is written: the guard
     ``past_key_values.layers[0].is_initialized == False`` or the re-recorded SymInt
     ``L['cache'].layers[0].keys.size()[2]`` confirms a TCS010/TCS011 finding on
     ``DynamicLayer.is_initialized`` / ``DynamicLayer.keys`` whatever line dynamo anchors it at.
-    Only ``Class.attr`` states count (not closure variables or globals, whose names are local).
+    A closure variable's or a global's name is local to its function: it counts only through
+    ``aliases``, the names its object is bound to where the compiled code receives it
+    (:mod:`.aliases`: the hook's dict ``cache`` is the decoder's argument ``kv_cache``).
     """
     label = (getattr(finding, "data", None) or {}).get("state", "")
-    if finding.code not in STATE_CODES or " " in label or "." not in label:
+    if finding.code not in STATE_CODES:
         return False
-    attr = re.escape(label.rsplit(".", 1)[1])
-    pattern = re.compile(rf"(\.{attr}\b(?!\()|\['{attr}'\])")
+    names = set(aliases)
+    if " " not in label and "." in label:
+        names.add(label.rsplit(".", 1)[1])
+    if not names:
+        return False
+    alternatives = "|".join(re.escape(name) for name in sorted(names))
+    pattern = re.compile(rf"(\.(?:{alternatives})\b(?!\()|\['(?:{alternatives})'\])")
     return any(e.kind in STATE_EVENT_KINDS and any(pattern.search(text) for text in _guard_texts(e))
                for e in events)
 
@@ -181,7 +190,7 @@ def ran_within(finding, spans: list[list[int]] | None) -> bool:
 
 
 def _unconfirmed(events: list[Event], by_file: dict[str, list], executed: dict[str, list[int]],
-                 spans: dict[str, list[list[int]]] | None = None):
+                 spans: dict[str, list[list[int]]] | None = None, aliases: dict | None = None):
     """(findings whose code ran with no event near them, how many findings' code ran).
 
     A finding's code ran when its lines did and, where the instruction spans are known, an
@@ -202,7 +211,8 @@ def _unconfirmed(events: list[Event], by_file: dict[str, list], executed: dict[s
             if not ran.intersection(range(f.line, end + 1)) or not ran_within(f, (spans or {}).get(rel)):
                 continue
             on_executed += 1
-            if (any(abs(line - f.line) <= FLAG_WINDOW for line in near_events) or names_state(f, events)
+            if (any(abs(line - f.line) <= FLAG_WINDOW for line in near_events)
+                    or names_state(f, events, (aliases or {}).get(id(f), frozenset()))
                     or on_event_lines(f, rel, events) or on_failing_guard(f, rel, events)):
                 continue
             out.append(UnconfirmedFinding(f.code, rel, f.line, getattr(f, "summary", "")))
@@ -212,6 +222,7 @@ def _unconfirmed(events: list[Event], by_file: dict[str, list], executed: dict[s
 def crosscheck(run: RunResult, findings) -> None:
     """Fill ``flagged``, the recalls and ``unconfirmed_findings`` of every compiled mode of ``run``."""
     by_file = None if findings is None else findings_by_file(findings, run.path)
+    aliases = closure_aliases(findings, run.path) if findings else {}
     for row in run.results:
         if row.mode != "eager":
-            crosscheck_mode(row, by_file, run.executed, run.executed_spans)
+            crosscheck_mode(row, by_file, run.executed, run.executed_spans, aliases)
