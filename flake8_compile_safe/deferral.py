@@ -26,6 +26,7 @@ checking = False
 # Resolved path -> the (root, extra roots) whose analysis covers it; filled in the main process
 # before flake8 forks its workers.
 deferred_files: dict[str, tuple[str, tuple[str, ...]]] = {}
+deferred_roots: set[tuple[str, tuple[str, ...]]] = set()  # the (root, extra roots) analysed beside the checks
 _installed: bool | None = None
 SUPPORTED_MAJORS = ("6", "7")  # Manager.results: (display name, [(code, line, col, text, line)], statistics)
 

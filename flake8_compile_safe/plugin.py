@@ -114,6 +114,7 @@ class CompileSafeChecker:
             try:
                 if beside and begin_report(root, cls.compile_safe_roots, cls.compile_safe_cache_dir):
                     key = (str(root), cls.compile_safe_roots)
+                    deferral.deferred_roots.add(key)
                     deferral.deferred_files.update((str(path.resolve()), key) for path in iter_python_files(root))
                     continue
                 report_for_root(root, cls.compile_safe_roots, in_child=True,
@@ -140,6 +141,8 @@ class CompileSafeChecker:
             return self._single_file_findings()
         path = Path(self.filename).resolve()
         root = Path(self.compile_safe_root).resolve() if self.compile_safe_root else find_project_root(path)
+        if deferral.checking and (str(root), self.compile_safe_roots) in deferral.deferred_roots:
+            return self._single_file_findings()  # its project, analysed beside the checks, does not hold it
         report = report_for_root(root, self.compile_safe_roots, trees={str(path): self.tree},
                                  cache_dir=self.compile_safe_cache_dir)
         problem = report.errors.get(str(path))

@@ -116,9 +116,16 @@ def test_linter_never_imports_torch(tmp_path):
 # The project analysis runs beside flake8's checks (deferral.py): each analysed file is answered
 # with a placeholder that flake8's main process swaps for the file's findings before reporting.
 SWAP_PROBE = '''\
+import os
 import sys
 from flake8.main.cli import main
-from flake8_compile_safe import deferral
+from flake8_compile_safe import analysis, deferral
+build = analysis._build_report
+def logged_build(*args, **kwargs):  # every whole-project analysis, in whichever process
+    with open("builds.log", "a") as log:
+        log.write(f"{os.getpid()}\\n")
+    return build(*args, **kwargs)
+analysis._build_report = logged_build
 if sys.argv[1] == "off":
     deferral._installed = False  # as where flake8's internals differ: analyse first, as before
 swapped = []
@@ -163,3 +170,16 @@ def test_findings_are_swapped_in_before_flake8_reports_and_match_the_analyse_fir
         assert "TCS000" not in "\n".join(beside)
         assert "swapped ['pkg/__init__.py', 'pkg/model.py', 'pkg/ops.py', 'pkg/quiet.py']" in log, log
         assert "swapped []" in log_first, log_first
+
+
+def test_a_file_outside_the_analysed_root_is_checked_alone_beside_the_analysis(tmp_path):
+    write_project(tmp_path, {**CROSS_FILE, "scripts/run.py": CROSS_FILE["pkg/ops.py"].replace("def read", "def run")})
+    args = ("--select=TCS", "--jobs=2", "--compile-safe-no-cache", "--compile-safe-root=pkg",
+            "--compile-safe-roots=run", "pkg", "scripts")
+    beside, log = _probe(tmp_path, "on", *args)
+    builds = (tmp_path / "builds.log").read_text().split()
+    first, _ = _probe(tmp_path, "off", *args)
+    assert sorted(beside) == sorted(first)
+    assert any(line.startswith("scripts/run.py:2:12: TCS002") for line in beside), beside
+    assert len(builds) == 1, builds  # the analysis child only: no worker analyses the project again
+    assert "swapped ['pkg/__init__.py', 'pkg/model.py', 'pkg/ops.py']" in log, log
