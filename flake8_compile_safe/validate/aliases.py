@@ -1,7 +1,7 @@
 """The other names a closure variable's object goes by, so that dynamo's guards can be matched to it.
 
-A hook's closure state is made in a factory and handed out: ``install_kv_cache_hooks`` (Whisper)
-defines ``save_to_cache``, which writes the closure dict ``cache``, and ``return cache, hooks``;
+A hook's closure state is made in a factory and handed out: ``install_kv_cache_hooks`` (a speech
+decoder's) defines ``save_to_cache``, which writes the closure dict ``cache``, and ``return cache, hooks``;
 its caller stores it, ``self.kv_cache, self.hooks = model.install_kv_cache_hooks()``, and passes
 it on, ``decoder(tokens, audio, kv_cache=self.kv_cache)``. The linter names the state by the
 closure variable (``cache``); dynamo names it by the compiled frame's argument
