@@ -120,8 +120,7 @@ def _own_nodes(func: ast.AST):
 def _calls(value: ast.expr, factory: str) -> bool:
     if not isinstance(value, ast.Call):
         return False
-    func = value.func
-    return (isinstance(func, ast.Attribute) and func.attr == factory) or (isinstance(func, ast.Name) and func.id == factory)
+    return _last_name(value.func) == factory
 
 
 def _target_name(target: ast.expr, place: int) -> str | None:
