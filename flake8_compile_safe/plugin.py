@@ -33,6 +33,17 @@ def analysis_failed(path, exc: Exception) -> Finding:
                    why="this file was not checked", fix="report it with this file attached")
 
 
+def _file_findings(report, path: Path, alone) -> list[Finding]:
+    """``path``'s findings in its project's report; ``alone()`` where the project did not index it."""
+    problem = report.errors.get(str(path))
+    if problem is not None:  # e.g. not UTF-8: flake8 falls back to latin-1, Python would not
+        return [unreadable_finding(path, problem)]
+    if str(path) not in report.indexed_paths:
+        # Outside the indexed tree (a skipped folder, or a root that does not contain it).
+        return alone()
+    return report.for_path(path)
+
+
 class CompileSafeChecker:
     name = "flake8-compile-safe"
     version = __version__
@@ -145,13 +156,7 @@ class CompileSafeChecker:
             return self._single_file_findings()  # its project, analysed beside the checks, does not hold it
         report = report_for_root(root, self.compile_safe_roots, trees={str(path): self.tree},
                                  cache_dir=self.compile_safe_cache_dir)
-        problem = report.errors.get(str(path))
-        if problem is not None:  # e.g. not UTF-8: flake8 falls back to latin-1, Python would not
-            return [unreadable_finding(path, problem)]
-        if str(path) not in report.indexed_paths:
-            # Outside the indexed tree (a skipped folder, or a root that does not contain it).
-            return self._single_file_findings()
-        return report.for_path(path)
+        return _file_findings(report, path, self._single_file_findings)
 
     @classmethod
     def project_findings(cls, path: Path, key) -> list[Finding]:
@@ -159,13 +164,7 @@ class CompileSafeChecker:
         try:
             root, extra_roots = key
             report = report_for_root(root, extra_roots, cache_dir=cls.compile_safe_cache_dir)
-            problem = report.errors.get(str(path))
-            if problem is not None:
-                return [unreadable_finding(path, problem)]
-            if str(path) in report.indexed_paths:
-                return report.for_path(path)
-            checker = cls(parse_file(path), str(path))  # not indexed after all: this file alone
-            return checker._single_file_findings()
+            return _file_findings(report, path, lambda: cls(parse_file(path), str(path))._single_file_findings())
         except SourceError as exc:
             return [unreadable_finding(path, exc.problem)]
         except Exception as exc:  # noqa: BLE001 - one line for this file, not a crashed flake8 run

@@ -22,6 +22,7 @@ import ast
 from pathlib import Path
 
 from ..project import iter_python_files
+from ..proofs.scopes import scope_nodes
 
 CLOSURE = "closure variable "
 
@@ -96,7 +97,7 @@ def _returned_at(tree: ast.Module, factory: str, variable: str):
     """The place of ``variable`` in what the def ``factory`` returns: -1 alone, i in a tuple, None."""
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == factory:
-            for stmt in _own_nodes(node):
+            for stmt in scope_nodes(node):
                 if isinstance(stmt, ast.Return) and stmt.value is not None:
                     if isinstance(stmt.value, ast.Name) and stmt.value.id == variable:
                         return -1
@@ -105,16 +106,6 @@ def _returned_at(tree: ast.Module, factory: str, variable: str):
                             if isinstance(elt, ast.Name) and elt.id == variable:
                                 return i
     return None
-
-
-def _own_nodes(func: ast.AST):
-    """The nodes of a def, not those of the defs, lambdas and classes inside it."""
-    stack = list(ast.iter_child_nodes(func))
-    while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            stack.extend(ast.iter_child_nodes(node))
 
 
 def _calls(value: ast.expr, factory: str) -> bool:
