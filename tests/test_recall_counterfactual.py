@@ -95,6 +95,31 @@ def test_a_counterfactual_run_that_failed_part_way_explains_nothing():
     done = ModeResult("v", "default")
     run = RunResult("v", "f", "p", results=[ModeResult("v", "eager"), normal])
     failed = recall.compare_counterfactual(run, normal.events, RunResult("v", "f", "p", results=[broken]), ["x"])
-    assert set(failed) == {"switches", "error"} and failed["error"].startswith("run(compiled model) failed")
+    assert "explained" not in failed and failed["error"].startswith("run(compiled model) failed")
     ok = recall.compare_counterfactual(run, normal.events, RunResult("v", "f", "p", results=[done]), ["x"])
     assert ok["explained"]["recompiles"] == [("pkg/m.py", 30)] and ok["explained"]["recompiles_moved"] == []
+
+
+def test_a_counterfactual_run_that_failed_part_way_still_confirms_what_it_saw():
+    """Its events, and the line dynamo raised at, are dynamo's verdict however far the run got."""
+    from flake8_compile_safe.validate.crosscheck import crosscheck_mode
+    from flake8_compile_safe.validate.records import RunResult
+
+    class F:  # a finding as the cross-check reads it
+        def __init__(self, code, line):
+            self.code, self.line, self.end_line, self.col, self.end_col = code, line, line, 0, 0
+
+    by_file = {"pkg/m.py": [F("TCS002", 10), F("TCS003", 40), F("TCS004", 60)]}
+    executed = {"pkg/m.py": [10, 40, 60]}
+    normal = ModeResult("v", "default")
+    normal.events = [ev("graph_break", 10, reason=ITEM)]
+    broken = ModeResult("v", "default", error="run(compiled model) failed: IndexError: ... (got SymInt)")
+    broken.events = [Event("compile_error", "pkg/m.py", 40, "IndexError: ... (got SymInt)", anchor="raised")]
+    for row in (normal, broken):
+        crosscheck_mode(row, by_file, executed)
+    assert [u.line for u in normal.unconfirmed_findings] == [40, 60]
+    run = RunResult("v", "f", "p", results=[ModeResult("v", "eager"), normal])
+    failed = recall.compare_counterfactual(run, normal.events, RunResult("v", "f", "p", results=[broken]), ["x"])
+    assert "explained" not in failed
+    assert [(c["code"], c["line"]) for c in failed["confirmed"]] == [("TCS003", 40)]
+    assert [e["kind"] for e in failed["events"]] == ["compile_error"]

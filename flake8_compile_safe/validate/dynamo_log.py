@@ -165,3 +165,26 @@ def parse_events(records, roots: list[str]) -> tuple[list[Event], int]:
         elif "skipping cudagraphs" in msg.lower():
             events.append(Event("cudagraph_skip", None, None, _first_line(msg)))
     return events, limit_hits
+
+
+def compile_error_event(exc: BaseException | None, roots: list[str]) -> Event | None:
+    """The line dynamo was tracing when it raised (``compile_error``), or None for any other failure.
+
+    Dynamo puts the user stack it was tracing on the exception it raises (``real_stack``), also when
+    the error comes from an op it ran on fake tensors (an unbacked int used as an index); the
+    workload wraps that exception (``raise ... from``), so the chain of causes is searched.
+    """
+    roots = [os.path.join(os.path.abspath(r), "") for r in roots]
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        stack = getattr(exc, "real_stack", None)
+        if stack:
+            inside = [[frame.filename, frame.lineno] for frame in stack if _under(frame.filename, roots)]
+            if not inside:
+                return None
+            reason = f"{type(exc).__name__}: {_first_line(str(exc))}"
+            return Event("compile_error", inside[-1][0], inside[-1][1], reason[:200], anchor="raised",
+                         lines=inside[:-1] or None)
+        exc = exc.__cause__ or exc.__context__
+    return None

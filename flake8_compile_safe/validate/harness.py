@@ -38,7 +38,7 @@ from pathlib import Path
 
 from .backend import RecordingBackend
 from .coverage import LineCoverage
-from .dynamo_log import EventLog, parse_events
+from .dynamo_log import EventLog, compile_error_event, parse_events
 from .guard_walk import FailingGuards
 from .lockstep import Lockstep, LockstepError, Solo
 from .options import RunOptions
@@ -269,8 +269,12 @@ class Harness:
             raise  # the whole run failed, not this mode
         except WorkloadError as exc:
             row.error = str(exc)
+            failure = compile_error_event(exc, [self.path])
         except Exception as exc:  # dynamo or inductor failed on this model: a result, not a crash
             row.error = describe(exc)
+            failure = compile_error_event(exc, [self.path])
+        else:
+            failure = None
         finally:
             self.lockstep.leave(stage)  # the others stop waiting for this variant's turns
             log.remove()
@@ -288,7 +292,8 @@ class Harness:
         if self.device == "cuda":
             row.cudagraph_skips = int(counters["inductor"].get("cudagraph_skips", 0))
         row.peak_mem_mb = self._peak_mem_mb()
-        row.events = aggregate(events + backend.mutated + backend.rerecord_events(), self.path)
+        row.events = aggregate(events + ([failure] if failure else []) + backend.mutated + backend.rerecord_events(),
+                               self.path)
         return row, eager_lat
 
 

@@ -16,14 +16,18 @@ Event kinds (``Event.kind``):
 * ``predicted_cudagraph_rerecord``: a compiled graph was called with more than one tuple of
   SymInt input values; under ``reduce-overhead`` each new tuple records a new CUDA graph
   (``count``: distinct tuples minus one);
-* ``cudagraph_skip``: CUDA only, inductor said it skipped CUDA graphs for a graph (its log).
+* ``cudagraph_skip``: CUDA only, inductor said it skipped CUDA graphs for a graph (its log);
+* ``compile_error``: dynamo raised while tracing this line (not a graph break: the compiled call
+  fails and the run stops there); the line is the innermost frame in the tree of the exception's
+  user stack (``real_stack``), the other frames in the tree go on ``lines``.
 
 ``anchor`` says what the line is: ``"dynamo"`` (the line dynamo's own message names: a break, a
 skip), ``"guarded_read"`` (recompile: the line that reads the guarded value, from dynamo's guard
 failure), ``"function_def"`` (recompile: dynamo named no such line; the recompiled function's
 ``def``), ``"mutation"`` (the op that writes the input in place), ``"symint_use"`` (the first op
 of the graph that uses a SymInt input), ``"graph_op"`` (no op using one is in the tree: the
-graph's first op that is), or ``None`` (no line known).
+graph's first op that is), ``"raised"`` (compile_error: the user line dynamo was tracing when it
+raised), or ``None`` (no line known).
 
 ``flagged`` lists the TCS codes the linter reports within :data:`FLAG_WINDOW` lines of the
 event's line in the same file (empty: not flagged; ``None``: the linter did not run).
@@ -37,7 +41,7 @@ FLAG_WINDOW = 2
 BREAK_KINDS = ("graph_break", "frame_skip")
 RECOMPILE_KINDS = ("recompile",)
 EVENT_KINDS = (*BREAK_KINDS, *RECOMPILE_KINDS, "predicted_cudagraph_skip", "predicted_cudagraph_rerecord",
-               "cudagraph_skip")
+               "cudagraph_skip", "compile_error")
 
 
 @dataclass
