@@ -54,11 +54,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from flake8_compile_safe.families import all_families
 from flake8_compile_safe.validate.harness import DYNAMO_SWITCHES_ENV
+from flake8_compile_safe.validate.crosscheck import crosscheck, lint_tree
 from flake8_compile_safe.validate.records import BREAK_KINDS, RECOMPILE_KINDS, ModeResult, RunResult
 
 # dynamo's reason for a graph break or frame skip (a substring) -> the config switch that lets it trace that.
@@ -87,9 +88,15 @@ class Tally:
     explained_breaks: int | None = None
     explained_recompiles: int | None = None
     confirmed_by_counterfactual: int | None = None
+    # The linter's split-frame predictions (flake8_compile_safe.splits) for the breaks dynamo reported:
+    # unflagged recompile lines in a predicted frame, and the predicted frames whose code ran
+    # (dynamo traced a frame there, all)
+    split_recompiles: int = 0
+    split_frames: list[int] = field(default_factory=lambda: [0, 0])
 
     def add(self, other: "Tally") -> None:
-        for name in ("breaks", "recompiles", "repeating"):
+        self.split_recompiles += other.split_recompiles
+        for name in ("breaks", "recompiles", "repeating", "split_frames"):
             mine, theirs = getattr(self, name), getattr(other, name)
             mine[0] += theirs[0]
             mine[1] += theirs[1]
@@ -157,8 +164,10 @@ def confirmed_only_by_counterfactual(normal_row: ModeResult, counter_row: ModeRe
 def tally(run: RunResult, role: str) -> tuple[Tally, list]:
     """The counts of the first compiled mode of ``run``, and the events behind them."""
     row = next(r for r in run.results if r.mode != "eager")
-    t = Tally(executed_findings=row.executed_findings, unconfirmed=len(row.unconfirmed_findings))
+    t = Tally(executed_findings=row.executed_findings, unconfirmed=len(row.unconfirmed_findings),
+              split_frames=[sum(1 for *_, traced in row.split_frames if traced), len(row.split_frames)])
     if role == "recall":
+        t.split_recompiles = row.recompile_recall.split
         t.breaks = [row.break_recall.flagged, row.break_recall.total]
         t.recompiles = [row.recompile_recall.flagged, row.recompile_recall.total]
         t.outside = row.break_recall.outside + row.recompile_recall.outside
@@ -192,10 +201,21 @@ def compare_counterfactual(run: RunResult, events, other: RunResult, switches: l
             "events": kept}
 
 
+_LINTED: dict[str, tuple] = {}  # tree -> lint_tree(tree), for --recheck
+
+
 def run_workload(family, workload: str, out: Path, timeout: int, switches: list[str] = (),
-                 reuse: bool = False) -> RunResult:
+                 reuse: bool = False, recheck: bool = False) -> RunResult:
     if reuse and out.is_file():
-        return load_run(out)
+        run = load_run(out)
+        if recheck:  # the linter as it is now, against the dynamo events kept in the run
+            if run.path not in _LINTED:
+                _LINTED[run.path] = lint_tree(run.path)
+            findings, splits, problem = _LINTED[run.path]
+            if findings is None:
+                raise RuntimeError(f"{family.name}:{workload}: the linter failed: {problem}")
+            crosscheck(run, findings, splits)
+        return run
     env = {**os.environ, DYNAMO_SWITCHES_ENV: ",".join(switches)}
     cmd = [sys.executable, "-m", "flake8_compile_safe.validate.cli", "--family", f"{family.name}:{workload}",
            "--no-fix", "--backend", "analysis", "--warmup", "2", "--runs", "1", "--threads", "1",
@@ -234,7 +254,12 @@ def main(argv=None) -> int:
                     help="leave out the second run with the flagged break kinds made traceable")
     ap.add_argument("--reuse", action="store_true",
                     help="with --keep: read a run's JSON already in that directory instead of running it again")
+    ap.add_argument("--recheck", action="store_true",
+                    help="with --reuse: lint the trees again and cross-check the kept runs' dynamo events with "
+                         "those findings (a linter change measured without running dynamo again)")
     args = ap.parse_args(argv)
+    if args.recheck and not args.reuse:
+        ap.error("--recheck needs --reuse")
     work = Path(args.keep or tempfile.mkdtemp(prefix="recall-"))
     work.mkdir(parents=True, exist_ok=True)
     selected = []
@@ -252,7 +277,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         try:
             run = run_workload(family, workload, work / f"{family.name}-{workload}.json", args.timeout,
-                               reuse=args.reuse)
+                               reuse=args.reuse, recheck=args.recheck)
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             failures.append(str(exc).splitlines()[0])
             continue
@@ -263,7 +288,7 @@ def main(argv=None) -> int:
             print(f"[recall] {name} counterfactual ({', '.join(switches)}) ...", file=sys.stderr, flush=True)
             try:
                 other = run_workload(family, workload, work / f"{family.name}-{workload}-counterfactual.json",
-                                     args.timeout, switches, reuse=args.reuse)
+                                     args.timeout, switches, reuse=args.reuse, recheck=args.recheck)
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
                 failures.append(f"{name} counterfactual: {str(exc).splitlines()[0]}")
             else:
@@ -280,7 +305,8 @@ def main(argv=None) -> int:
                      "events": [e.__dict__ for e in events if e.kind in BREAK_KINDS + RECOMPILE_KINDS],
                      "counterfactual": counterfactual})
     header = f"{'workload':<36} {'role':<9} {'break/skip':>12} {'b/s+expl.':>12} {'recompile':>12} " \
-             f"{'rc+expl.':>12} {'repeating':>10} {'outside':>7} {'exec.find.':>10} {'unconf.':>7} {'cf-conf.':>8}"
+             f"{'rc+expl.':>12} {'rc+split':>12} {'split fr.':>9} {'repeating':>10} {'outside':>7} " \
+             f"{'exec.find.':>10} {'unconf.':>7} {'cf-conf.':>8}"
     print(header)
     print("-" * len(header))
 
@@ -288,18 +314,21 @@ def main(argv=None) -> int:
         cf = "-" if c.confirmed_by_counterfactual is None else c.confirmed_by_counterfactual
         return (f"{label:<36} {role:<9} {ratio(c.breaks):>12} {c.with_explained(c.breaks, c.explained_breaks):>12} "
                 f"{ratio(c.recompiles):>12} {c.with_explained(c.recompiles, c.explained_recompiles):>12} "
+                f"{ratio([c.recompiles[0] + c.split_recompiles, c.recompiles[1]]):>12} "
+                f"{c.split_frames[0]:>4}/{c.split_frames[1]:<4} "
                 f"{ratio(c.repeating):>10} {c.outside:>7} {c.executed_findings:>10} {c.unconfirmed:>7} {cf:>8}")
 
     for row in rows:
         print(line(row["workload"], row["role"], row["counts"]))
     print("-" * len(header))
-    cf_total = Tally(breaks=total.breaks, recompiles=total.recompiles, repeating=total.repeating,
-                     outside=total.outside, executed_findings=total.executed_findings, unconfirmed=total.unconfirmed,
-                     explained_breaks=total.explained_breaks or 0, explained_recompiles=total.explained_recompiles or 0,
-                     confirmed_by_counterfactual=total.confirmed_by_counterfactual or 0)
+    cf_total = replace(total, explained_breaks=total.explained_breaks or 0,
+                       explained_recompiles=total.explained_recompiles or 0,
+                       confirmed_by_counterfactual=total.confirmed_by_counterfactual or 0)
     print(line("total", "", cf_total))
     print("(b/s+expl., rc+expl.: flagged, plus unflagged lines gone in the counterfactual run where the flagged "
-          "breaks trace; '-': no counterfactual run. cf-conf.: unconfirmed findings the counterfactual run confirms)")
+          "breaks trace; '-': no counterfactual run. rc+split: flagged, plus unflagged lines in a frame the linter "
+          "predicts a break dynamo reported splits off; split fr.: predicted frames whose code ran that dynamo traced "
+          "as frames / all of them. cf-conf.: unconfirmed findings the counterfactual run confirms)")
     share = total.unconfirmed / total.executed_findings if total.executed_findings else 0.0
     weakest = min(((r["counts"].breaks[0] / r["counts"].breaks[1], r["workload"]) for r in rows
                    if r["role"] == "recall" and r["counts"].breaks[1]), default=None)
@@ -308,6 +337,9 @@ def main(argv=None) -> int:
           + (f"{weakest[1]} {weakest[0]:.2f} (target >= {TARGETS['break_skip_per_package']})" if weakest else "n/a"))
     print(f"recompile recall {ratio(total.recompiles)}, repeating lines {ratio(total.repeating)} "
           f"(target >= {TARGETS['recompile']})")
+    print(f"in frames the linter predicts a reported break splits off (reported apart): recompile "
+          f"{ratio([total.recompiles[0] + total.split_recompiles, total.recompiles[1]])}; the predicted frames that "
+          f"ran: {total.split_frames[0]}/{total.split_frames[1]} traced by dynamo as frames of their own")
     print(f"explained by a flagged break (counterfactual run, reported apart): break/skip "
           f"{cf_total.with_explained(total.breaks, cf_total.explained_breaks)}, recompile "
           f"{cf_total.with_explained(total.recompiles, cf_total.explained_recompiles)}; "

@@ -51,21 +51,25 @@ class Report:
 
 
 def analyze_index(index: ProjectIndex, extra_roots: tuple[str, ...] = (),
-                  rules: tuple[Rule, ...] = ALL_RULES, memo=None, roots: list[Root] | None = None) -> Report:
-    """Run the rules over what the roots reach; ``memo`` replays unchanged functions (incremental)."""
+                  rules: tuple[Rule, ...] = ALL_RULES, memo=None, roots: list[Root] | None = None,
+                  on_facts=None) -> Report:
+    """Run the rules over what the roots reach; ``memo`` replays unchanged functions (incremental).
+
+    ``on_facts(facts)`` sees what the walk found (:class:`.rules.reached.ReachedFacts`) once the
+    rules are done: :func:`split_frames` reads the call graph from it."""
     # As in ProjectIndex.build: a heap of millions of AST nodes makes every cyclic-GC pass slow,
     # and the analysis makes no garbage cycles worth collecting.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _analyze(index, extra_roots, rules, memo, roots)
+        return _analyze(index, extra_roots, rules, memo, roots, on_facts)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
 def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rule, ...], memo,
-             roots: list[Root] | None) -> Report:
+             roots: list[Root] | None, on_facts=None) -> Report:
     graph = CallGraph(index)
     if roots is None:
         roots = find_roots(index, extra_roots)
@@ -119,6 +123,8 @@ def _analyze(index: ProjectIndex, extra_roots: tuple[str, ...], rules: tuple[Rul
     for rule in rules:
         for finding in rule.check_reached(facts):
             found.setdefault((finding.code, finding.line, finding.col, finding.path), finding)
+    if on_facts is not None:
+        on_facts(facts)
     graph.skipped.extend(Skipped(*gave_up) for gave_up in facts.gave_up)
     report = Report(index, roots, reached, indexed_paths=set(index.by_path), errors=dict(index.errors))
     report.set_findings([*(replace(f, in_root=False) if f.in_root and f.function in called else f
@@ -248,3 +254,17 @@ def analyze_paths(paths: list[str | Path], root: str | Path | None = None,
                     results.append(finding)
     unique = {(f.path, f.line, f.col, f.code): f for f in results}
     return sorted(unique.values(), key=lambda f: (f.path, f.line, f.col, f.code))
+
+
+def split_frames(root: str | Path) -> tuple[list[Finding], dict[str, tuple]]:
+    """(the findings of the project at ``root``, {function holding a break: the frames it splits off})
+    from a fresh analysis (:mod:`.splits`; the validation checks these against dynamo's frames)."""
+    from .splits import predict
+
+    index = ProjectIndex.build(str(Path(root).resolve()))
+    predicted: dict[str, tuple] = {}
+    try:
+        report = analyze_index(index, on_facts=lambda facts: predicted.update(predict(facts)))
+        return list(report.findings), predicted
+    finally:
+        index.release()

@@ -409,11 +409,11 @@ def _main(args) -> int:
     for run, tree in zip(runs, variants.values()):
         name = run.variant
         if args.no_lint:
-            findings, lint_status[name] = None, "off (--no-lint)"
+            findings, splits, lint_status[name] = None, None, "off (--no-lint)"
         else:
-            findings, problem = lint_tree(str(tree))
+            findings, splits, problem = lint_tree(str(tree))
             lint_status[name] = f"unavailable: {problem}" if findings is None else f"{len(findings)} findings"
-        crosscheck(run, findings)
+        crosscheck(run, findings, splits)
     code = _finish(args, target, runs, fixer_info, lint_status, time.perf_counter() - t_start, work)
     what = "worker logs, options and raw results" + (", the fixed copy (fixed/)" if fixer_info else "")
     if args.workdir:

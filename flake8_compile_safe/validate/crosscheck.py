@@ -27,19 +27,22 @@ from pathlib import Path
 
 from .aliases import closure_aliases
 from .guards import guard_kind
+from .split_check import check_splits
 from .records import BREAK_KINDS, FLAG_WINDOW, RECOMPILE_KINDS, Event, ModeResult, Recall, RunResult, \
     UnconfirmedFinding
 
 
 def lint_tree(path: str):
-    """(findings under ``path``, None) or (None, why the linter could not run)."""
+    """(findings under ``path``, their split-frame predictions, None), or (None, None, why the linter
+    could not run). A fresh analysis: the fixer may have rewritten this tree since the last one."""
     try:
-        from ..analysis import analyze_paths, clear_cache
+        from ..analysis import split_frames
 
-        clear_cache()  # the analysis caches per root, and the fixer may have rewritten this tree since
-        return analyze_paths([path], root=path), None
+        findings, splits = split_frames(path)
+        unique = {(f.path, f.line, f.col, f.code): f for f in findings}
+        return sorted(unique.values(), key=lambda f: (f.path, f.line, f.col, f.code)), splits, None
     except Exception as exc:  # noqa: BLE001 - validation goes on without the static column
-        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        return None, None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
 
 
 def findings_by_file(findings, root: str) -> dict[str, list]:
@@ -219,10 +222,13 @@ def _unconfirmed(events: list[Event], by_file: dict[str, list], executed: dict[s
     return out, on_executed
 
 
-def crosscheck(run: RunResult, findings) -> None:
-    """Fill ``flagged``, the recalls and ``unconfirmed_findings`` of every compiled mode of ``run``."""
+def crosscheck(run: RunResult, findings, splits: dict | None = None) -> None:
+    """Fill ``flagged``, the recalls and ``unconfirmed_findings`` of every compiled mode of ``run``;
+    with the linter's ``splits`` (:func:`lint_tree`), the split-frame columns too (:mod:`.split_check`)."""
     by_file = None if findings is None else findings_by_file(findings, run.path)
     aliases = closure_aliases(findings, run.path) if findings else {}
     for row in run.results:
         if row.mode != "eager":
             crosscheck_mode(row, by_file, run.executed, run.executed_spans, aliases)
+            if findings and splits:
+                check_splits(row, findings, splits, run.path, run.executed)

@@ -33,12 +33,20 @@ _LOGGERS = ("torch._dynamo", "torch._inductor", "torch")
 GUARDS_RECORD = "compile_safe.failing_guards"
 
 
+# Dynamo's INFO record at the start of each frame it traces ("Step 1: torchdynamo start tracing
+# forward /path/model.py:36"; a resume frame is "torch_dynamo_resume_in_forward_at_9 ...:9").
+FRAME_RE = re.compile(r"torchdynamo start tracing (?P<name>\S+) (?P<file>.+?):(?P<line>\d+)\s*$")
+_FRAME_LOGGER = "torch._dynamo.symbolic_convert"
+
+
 class EventLog(logging.Handler):
-    """Collects dynamo's graph-break, recompile and cudagraph log records as (logger, level, text)."""
+    """Collects dynamo's graph-break, recompile and cudagraph log records as (logger, level, text),
+    and the INFO record of each frame dynamo starts tracing (only that logger is raised to INFO)."""
 
     def __init__(self):
         super().__init__(level=logging.DEBUG)
         self.records: list[tuple[str, str, str]] = []
+        self._frame_level: int | None = None
 
     def emit(self, record):  # pragma: no cover - exercised through the worker subprocess
         try:
@@ -55,11 +63,17 @@ class EventLog(logging.Handler):
             for handler in logging.getLogger(name).handlers:
                 if handler is not self and isinstance(handler, logging.StreamHandler):
                     handler.setLevel(logging.ERROR)
+        frames = logging.getLogger(_FRAME_LOGGER)
+        self._frame_level = frames.level
+        frames.setLevel(logging.INFO)
         return self
 
     def remove(self) -> None:
         for name in _LOGGERS:
             logging.getLogger(name).removeHandler(self)
+        if self._frame_level is not None:
+            logging.getLogger(_FRAME_LOGGER).setLevel(self._frame_level)
+            self._frame_level = None
 
 
 def _first_line(text: str, skip: tuple[str, ...] = ()) -> str:
@@ -140,6 +154,21 @@ def _failing_guards(msg: str) -> list | None:
         return [[str(text), file, int(line) if line else None] for text, file, line in json.loads(msg)] or None
     except (ValueError, TypeError):
         return None
+
+
+def parse_frames(records, roots: list[str]) -> list[list]:
+    """[file, line, name, times] of each frame under ``roots`` dynamo started tracing (a resume frame's
+    line is where it resumes), in the order first seen; ``times`` counts every start (recompiles too)."""
+    roots = [os.path.join(os.path.abspath(r), "") for r in roots]
+    seen: dict[tuple, list] = {}
+    for name, level, msg in records:
+        if name != _FRAME_LOGGER or "start tracing" not in msg:
+            continue
+        m = FRAME_RE.search(msg)
+        if m and _under(m.group("file"), roots):
+            key = (os.path.abspath(m.group("file")), int(m.group("line")), m.group("name"))
+            seen.setdefault(key, [*key, 0])[3] += 1
+    return list(seen.values())
 
 
 def parse_events(records, roots: list[str]) -> tuple[list[Event], int]:

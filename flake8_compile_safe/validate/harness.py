@@ -38,7 +38,7 @@ from pathlib import Path
 
 from .backend import RecordingBackend
 from .coverage import LineCoverage
-from .dynamo_log import EventLog, compile_error_event, parse_events
+from .dynamo_log import EventLog, compile_error_event, parse_events, parse_frames
 from .guard_walk import FailingGuards
 from .lockstep import Lockstep, LockstepError, Solo
 from .options import RunOptions
@@ -292,6 +292,9 @@ class Harness:
         if self.device == "cuda":
             row.cudagraph_skips = int(counters["inductor"].get("cudagraph_skips", 0))
         row.peak_mem_mb = self._peak_mem_mb()
+        root = os.path.join(os.path.abspath(self.path), "")
+        row.frames = [[os.path.relpath(file, root), line, name, times]
+                      for file, line, name, times in parse_frames(log.records, [self.path])]
         row.events = aggregate(events + ([failure] if failure else []) + backend.mutated + backend.rerecord_events(),
                                self.path)
         return row, eager_lat

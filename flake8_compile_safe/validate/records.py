@@ -62,6 +62,9 @@ class Event:
     # dynamo's ``reason`` names those); the line is the guard's innermost user frame. ``line``
     # stays dynamo's first failure (the recall's anchor).
     guards: list | None = None
+    # recompile only, when not flagged: the kind of frame (:class:`flake8_compile_safe.splits.SplitFrame`)
+    # the linter predicts a break that dynamo reported in this run splits off here, else None
+    split: str | None = None
 
     @property
     def key(self) -> tuple:
@@ -90,6 +93,9 @@ class Recall:
     # type, other), and one guard text per kind as an example.
     unflagged: dict[str, int] = field(default_factory=dict)
     examples: dict[str, str] = field(default_factory=dict)
+    # Recompile lines only: unflagged lines in a frame the linter predicts a break dynamo reported
+    # in this run splits off (``Event.split``); counted apart from ``flagged``
+    split: int = 0
 
     @property
     def value(self) -> float | None:
@@ -97,6 +103,8 @@ class Recall:
 
     def to_json(self) -> dict:
         out = {"flagged": self.flagged, "total": self.total, "recall": self.value, "outside": self.outside}
+        if self.split:
+            out["split"] = self.split
         if self.unflagged:
             out["unflagged"] = dict(self.unflagged)
             out["examples"] = dict(self.examples)
@@ -105,7 +113,7 @@ class Recall:
     @classmethod
     def from_json(cls, data: dict) -> "Recall":
         return cls(data.get("flagged", 0), data.get("total", 0), data.get("outside", 0),
-                   dict(data.get("unflagged", {})), dict(data.get("examples", {})))
+                   dict(data.get("unflagged", {})), dict(data.get("examples", {})), data.get("split", 0))
 
 
 @dataclass
@@ -149,6 +157,13 @@ class ModeResult:
     break_recall: Recall = field(default_factory=Recall)  # flagged break/skip lines / all
     recompile_recall: Recall = field(default_factory=Recall)  # flagged recompile lines / all
     extra: dict = field(default_factory=dict)  # the factory's metrics(output), e.g. a forecast MAE
+    # [file, line, name, times] of each frame under the tree dynamo started tracing (a resume
+    # frame's line is where it resumes; files relative to the tree)
+    frames: list = field(default_factory=list)
+    # The linter's split-frame predictions (:mod:`flake8_compile_safe.splits`) for the breaks dynamo
+    # reported in this run: [file, line, kind] of each predicted frame whose code ran, and whether
+    # dynamo traced a frame there (within the window): the predictions' precision
+    split_frames: list = field(default_factory=list)
     error: str | None = None  # this mode failed under torch.compile: the exception, one line
 
     def to_json(self) -> dict:

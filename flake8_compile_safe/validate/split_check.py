@@ -1,0 +1,74 @@
+"""The linter's split-frame predictions against dynamo's frames and recompiles. No torch here.
+
+:mod:`flake8_compile_safe.splits` predicts, for each function holding a break finding, the frames
+that break splits off. A prediction is used only for the breaks dynamo reported in this run (a
+graph break or frame skip within the window of the finding): a break the workload never reached
+splits nothing. Then
+
+* an unflagged recompile line within the window of a predicted frame gets ``Event.split`` (its
+  kind) and counts in ``Recall.split``: reported beside the flagged lines, never as flagged;
+* every predicted frame whose code ran is checked against the frames dynamo started tracing
+  (``ModeResult.frames``): ``ModeResult.split_frames`` holds [file, line, kind, traced], the
+  precision of the prediction itself (a frame dynamo compiled on its own, or not).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..splits import is_break
+from .records import BREAK_KINDS, FLAG_WINDOW, RECOMPILE_KINDS, ModeResult
+
+
+def check_splits(row: ModeResult, findings, splits: dict, root: str, executed: dict[str, list[int]]) -> None:
+    frames = active_frames(row, findings, splits, root)
+    by_file: dict[str, list] = {}
+    for (rel, line), frame in frames.items():
+        by_file.setdefault(rel, []).append((line, frame.kind))
+    counted: set[tuple] = set()
+    for event in row.events:
+        if event.kind not in RECOMPILE_KINDS or event.flagged != [] or not event.line:
+            continue
+        near = sorted((abs(line - event.line), kind) for line, kind in by_file.get(event.file, ())
+                      if abs(line - event.line) <= FLAG_WINDOW)
+        if near:
+            event.split = near[0][1]
+            counted.add((event.file, event.line))
+    row.recompile_recall.split = len(counted)
+    traced: dict[str, list[int]] = {}
+    for file, line, _name, _times in row.frames:
+        traced.setdefault(file, []).append(line)
+    row.split_frames = []
+    for (rel, line), frame in sorted(frames.items()):
+        ran = set(executed.get(rel, ()))
+        body = range(line, line + 1) if frame.kind == "resume" else range(line + 1, frame.end_line + 1)
+        if ran.intersection(body):
+            hit = any(abs(t - line) <= FLAG_WINDOW for t in traced.get(rel, ()))
+            row.split_frames.append([rel, line, frame.kind, hit])
+
+
+def active_frames(row: ModeResult, findings, splits: dict, root: str) -> dict[tuple[str, int], object]:
+    """{(file relative to root, line): predicted frame} for the break findings dynamo confirmed here."""
+    base = Path(root).resolve()
+    breaks: dict[str, list[int]] = {}
+    for event in row.events:
+        if event.kind in BREAK_KINDS and event.flagged:
+            breaks.setdefault(event.file, []).append(event.line)
+    active = set()
+    for finding in findings:
+        rel = _relative(finding.path, base)
+        if rel is not None and is_break(finding) and \
+                any(abs(line - finding.line) <= FLAG_WINDOW for line in breaks.get(rel, ())):
+            active.add(finding.function)
+    out: dict[tuple[str, int], object] = {}
+    for function in sorted(active):
+        for frame in splits.get(function, ()):
+            rel = _relative(frame.path, base)
+            if rel is not None:
+                out.setdefault((rel, frame.line), frame)
+    return out
+
+
+def _relative(path: str, base: Path) -> str | None:
+    full = Path(path).resolve()
+    return str(full.relative_to(base)) if base in full.parents else None
