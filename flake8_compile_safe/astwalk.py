@@ -119,9 +119,9 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 
 def walk_scope(nodes):
-    """Nodes under ``nodes`` (a def's body) without entering nested functions, lambdas or classes;
-    depth first, in no source order."""
-    stack = list(nodes)
+    """Nodes under ``nodes`` (a def's body) without entering nested functions, lambdas or classes,
+    those in ``nodes`` itself included; depth first, in no source order."""
+    stack = [node for node in nodes if not isinstance(node, _SCOPES)]
     while stack:
         node = stack.pop()
         yield node

@@ -91,7 +91,7 @@ def _frames(function: str, breaks: dict[str, set[int]], callers: dict[str, set[s
             out.update(wrappers)
         calls = sorted(line for (line, _col), callees in facts.sites(name).items() if callees & on_path)
         points = calls + sorted(breaks.get(name, ()) if name == function else ())
-        regions = info.derived(_REGIONS, _loop_and_try_bodies) or ()
+        regions = info.derived(_REGIONS, loop_and_try_bodies) or ()
         if any(start <= point <= stop for point in points for start, stop in regions):
             for callee in facts.calls.get(name, ()):
                 target = facts.function(callee)
@@ -168,7 +168,7 @@ def _outer_params(decorator_node, nested) -> set[str]:
     return names
 
 
-def _loop_and_try_bodies(func_node) -> tuple[tuple[int, int], ...]:
+def loop_and_try_bodies(func_node) -> tuple[tuple[int, int], ...]:
     """Line ranges of the def's own loop and ``try`` bodies: dynamo cannot resume after a break there."""
     return tuple((node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno)
                  for node in walk_scope(func_node.body)

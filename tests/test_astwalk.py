@@ -145,3 +145,18 @@ def test_dotted_names():
     assert dotted(expr("a")) == "a"
     assert dotted(expr("a.b.c")) == "a.b.c"
     assert dotted(expr("a().b")) is None and dotted(expr("1")) is None
+
+
+def test_walk_scope_enters_no_nested_scope_even_one_standing_directly_in_the_body():
+    import ast
+
+    from flake8_compile_safe.astwalk import walk_scope
+
+    body = ast.parse(
+        "x = 1\n"
+        "def inner():\n    y = 2\n"
+        "class K:\n    z = 3\n"
+        "if x:\n    def deeper():\n        w = 4\n    v = 5\n"
+    ).body
+    names = {node.id for node in walk_scope(body) if isinstance(node, ast.Name)}
+    assert names == {"x", "v"}

@@ -12,6 +12,7 @@ from typing import Iterable, NamedTuple
 
 from ..astwalk import walk, walk_scope
 from ..findings import Finding
+from ..splits import is_break, loop_and_try_bodies
 from .base import Example, Rule
 from .reached import ReachedFacts
 
@@ -20,12 +21,6 @@ from .reached import ReachedFacts
 _ALL_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _OWN_FRAME = (ast.GeneratorExp,) if sys.version_info >= (3, 12) else _ALL_COMPREHENSIONS
 _TORCH_MODULES = {"torch", "torch.nn", "torch.nn.functional"}
-
-
-def is_break(finding: Finding) -> bool:
-    """The finding's consequence is a graph break or a frame skip (not a guard, not a CUDA-graph skip)."""
-    text = finding.consequence or ""
-    return "graph break" in text or "frame skip" in text
 
 
 class ComprehensionInSkippedFrame(Rule):
@@ -295,7 +290,7 @@ _RETURNS = "returns.name"
 
 def _frame_facts(func_node, module) -> tuple[tuple[tuple[int, int], ...], tuple[Spot, ...]]:
     """(the def's break regions, its comprehensions of their own frame): plain data for the summary."""
-    return tuple(_break_regions(func_node)), _spots(func_node, func_node.body, module)
+    return loop_and_try_bodies(func_node), _spots(func_node, func_node.body, module)
 
 
 def _wrapper_facts(decorator_node, module) -> tuple[Wrapper, ...]:
@@ -313,15 +308,6 @@ def _spots(scope, body, module) -> tuple[Spot, ...]:
                       node.end_col_offset or node.col_offset,
                       _free_names(node), _iter_proof(node.generators[0].iter, scope, module))
                  for node in _comprehensions(body))
-
-
-def _break_regions(func_node) -> list[tuple[int, int]]:
-    """Line ranges of the function's own try bodies and loop bodies: a break there skips the frame."""
-    regions = []
-    for node in walk_scope(func_node.body):
-        if isinstance(node, (ast.Try, ast.For, ast.AsyncFor, ast.While)) and node.body:
-            regions.append((node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno))
-    return regions
 
 
 def _in_regions(line: int, regions) -> bool:
