@@ -21,6 +21,9 @@ def _row(tmp_path, break_reported: bool):
     row = ModeResult("original", "default", events=[
         Event("recompile", "pkg/m.py", 20, "tensor 'x' size mismatch at index 1. expected 6, actual 1", flagged=[]),
         Event("recompile", "pkg/m.py", 60, "tensor 'x' size mismatch at index 1. expected 6, actual 1", flagged=[]),
+        # a guard read inside the resumed frame: anchored at the read, the frame named apart
+        Event("recompile", "pkg/m.py", 34, "length == 6", flagged=[],
+              frame=["torch_dynamo_resume_in_forward_at_31", "pkg/m.py", 31]),
     ])
     if break_reported:
         row.events.append(Event("graph_break", "pkg/m.py", 11, "Unsupported Tensor.item()", flagged=["TCS002"]))
@@ -38,8 +41,9 @@ def _row(tmp_path, break_reported: bool):
 def test_a_reported_break_attributes_the_recompiles_in_the_frames_it_splits_off(tmp_path):
     row, findings, splits, run = _row(tmp_path, break_reported=True)
     check_splits(row, findings, splits, run.path, run.executed)
-    assert [(e.line, e.split) for e in row.events if e.kind == "recompile"] == [(20, "callee"), (60, None)]
-    assert row.recompile_recall.split == 1  # line 60: its predictor is not a break (a guard): nothing
+    assert [(e.line, e.split) for e in row.events if e.kind == "recompile"] == [(20, "callee"), (60, None),
+                                                                                (34, "resume")]
+    assert row.recompile_recall.split == 2  # line 60: its predictor is not a break (a guard): nothing
     # each predicted frame that ran, and whether dynamo traced a frame there
     assert row.split_frames == [["pkg/m.py", 20, "callee", True], ["pkg/m.py", 30, "resume", True],
                                 ["pkg/m.py", 50, "skipped-callee", False]]

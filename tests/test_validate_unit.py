@@ -130,6 +130,9 @@ def test_parse_events():
     ]
     assert events[0].reason.startswith("Unsupported Tensor.item()")
     assert events[2].reason == "layer_idx == 2"
+    # the frame dynamo recompiled, whatever line the event is anchored at
+    assert events[2].frame == ["forward", "/x/toto/model/attention.py", 189]
+    assert events[3].frame == ["backbone", "/x/toto/model/backbone.py", 158]
     assert events[3].reason.startswith("tensor 'inputs' size mismatch")
     assert limit_hits == 1
 

@@ -142,10 +142,12 @@ def _recompile(msg: str, roots: list[str]) -> Event:
     loc = _last_stack_loc(block, roots)
     func = m.group("func") if m else "?"
     reason = guard_text or f"recompiled {func}"
+    frame = [func, m.group("file"), int(m.group("line"))] if m else None
     if loc:
-        return Event("recompile", loc[0], loc[1], reason[:200], anchor="guarded_read")
+        return Event("recompile", loc[0], loc[1], reason[:200], anchor="guarded_read", frame=frame)
     if m:
-        return Event("recompile", m.group("file"), int(m.group("line")), reason[:200], anchor="function_def")
+        return Event("recompile", m.group("file"), int(m.group("line")), reason[:200], anchor="function_def",
+                     frame=frame)
     return Event("recompile", None, None, reason[:200])
 
 

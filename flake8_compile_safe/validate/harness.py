@@ -68,6 +68,8 @@ def aggregate(events: list[Event], root: str) -> list[Event]:
             event.lines = [[os.path.relpath(os.path.abspath(f), root), n] for f, n in event.lines
                            if os.path.abspath(f).startswith(root)]
         event.guards = _relative(event.guards, root)  # those outside the tree keep dynamo's path
+        if event.frame:
+            event.frame = _relative([event.frame], root)[0]
         known = merged.get(event.key)
         if known is None:
             merged[event.key] = event

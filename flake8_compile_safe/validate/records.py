@@ -65,6 +65,9 @@ class Event:
     # recompile only, when not flagged: the kind of frame (:class:`flake8_compile_safe.splits.SplitFrame`)
     # the linter predicts a break that dynamo reported in this run splits off here, else None
     split: str | None = None
+    # recompile only: [name, file, line] of the frame dynamo recompiled (its code object's first line,
+    # a resume frame's resume line), whatever line the event is anchored at
+    frame: list | None = None
 
     @property
     def key(self) -> tuple:

@@ -82,7 +82,8 @@ def _flag_text(event) -> str:
     if event.flagged:
         return "TCS:" + ",".join(event.flagged)
     if event.kind in RECOMPILE_KINDS:
-        return f"not flagged: {SHORT[guard_kind(event.reason)]}"
+        split = f"; in a frame a flagged break splits off ({event.split})" if event.split else ""
+        return f"not flagged: {SHORT[guard_kind(event.reason)]}{split}"
     return "not flagged"
 
 
@@ -95,6 +96,11 @@ def recall_lines(row: ModeResult) -> list[str]:
     if missed:
         out.append(f"  the {missed} recompile line{'s' if missed != 1 else ''} without a finding: "
                    + describe_unflagged(rc.unflagged, rc.examples))
+    if rc.split:
+        traced = sum(1 for *_, hit in row.split_frames if hit)
+        out.append(f"  {rc.split} of them recompile in a frame the linter predicts a break dynamo reported splits "
+                   f"off (each frame of a split model has guards of its own); of the predicted frames whose code "
+                   f"ran, dynamo traced {traced}/{len(row.split_frames)} as frames of their own")
     return out
 
 
@@ -164,7 +170,8 @@ def write_report(report_dir: Path, rows: list[ModeResult], checks: list[Check], 
         md.append("- (no compiled rows to check)")
     md += ["", "## Dynamo events and static recall", "", "```", format_events(rows, limit=200) or "(none)", "```",
            "", "`[TCS:...]`: the codes `flake8 --select=TCS` reports within 2 lines of the event; "
-           "`[not flagged]`: none (for a recompile, with the kind of guard that failed); "
+           "`[not flagged]`: none (for a recompile, with the kind of guard that failed, and whether it is in a "
+           "frame the linter predicts a flagged break splits off); "
            "`[lint n/a]`: the linter did not run, or the line is outside the tree."]
     md += ["", "![what dynamo did before and after the fix, and the latency](chart.png)" if chart_ok else
            "(chart not written: matplotlib is not installed; `pip install flake8-compile-safe[validate]`)"]

@@ -5,8 +5,10 @@ that break splits off. A prediction is used only for the breaks dynamo reported 
 graph break or frame skip within the window of the finding): a break the workload never reached
 splits nothing. Then
 
-* an unflagged recompile line within the window of a predicted frame gets ``Event.split`` (its
-  kind) and counts in ``Recall.split``: reported beside the flagged lines, never as flagged;
+* an unflagged recompile line gets ``Event.split`` (the predicted frame's kind) and counts in
+  ``Recall.split`` when the line, or the frame dynamo says it recompiled (``Event.frame``: a guard
+  read inside a frame is anchored at the read), is within the window of a predicted frame:
+  reported beside the flagged lines, never as flagged;
 * every predicted frame whose code ran is checked against the frames dynamo started tracing
   (``ModeResult.frames``): ``ModeResult.split_frames`` holds [file, line, kind, traced], the
   precision of the prediction itself (a frame dynamo compiled on its own, or not).
@@ -29,8 +31,11 @@ def check_splits(row: ModeResult, findings, splits: dict, root: str, executed: d
     for event in row.events:
         if event.kind not in RECOMPILE_KINDS or event.flagged != [] or not event.line:
             continue
-        near = sorted((abs(line - event.line), kind) for line, kind in by_file.get(event.file, ())
-                      if abs(line - event.line) <= FLAG_WINDOW)
+        # the line the event is anchored at (a def, or a guarded read inside the frame), and the frame
+        # dynamo says it recompiled
+        spots = [(event.file, event.line), *([tuple(event.frame[1:])] if event.frame else [])]
+        near = sorted((abs(line - at), kind) for file, at in spots for line, kind in by_file.get(file, ())
+                      if abs(line - at) <= FLAG_WINDOW)
         if near:
             event.split = near[0][1]
             counted.add((event.file, event.line))
