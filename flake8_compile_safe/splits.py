@@ -85,7 +85,7 @@ def _frames(function: str, breaks: dict[str, set[int]], callers: dict[str, set[s
         called = bool(callers.get(name, set()) & on_path)
         # A decorated function is called by its wrapper, the frame its callers (or the compiler) enter:
         # the wrapper breaks at that call, so the function is a frame of its own even as the root.
-        if called or wrappers:
+        if (called or wrappers) and _dynamo_traces(info, facts.index):
             out.add(_frame(info, name, "callee"))
         if called:
             out.update(wrappers)
@@ -95,9 +95,14 @@ def _frames(function: str, breaks: dict[str, set[int]], callers: dict[str, set[s
         if any(start <= point <= stop for point in points for start, stop in regions):
             for callee in facts.calls.get(name, ()):
                 target = facts.function(callee)
-                if target is not None:
+                if target is None:
+                    continue
+                # no break below it: the callee runs inside its wrapper's frame, if it has one
+                wrappers = _wrappers(target, facts.index)
+                if wrappers:
+                    out.update(wrappers)
+                elif _dynamo_traces(target, facts.index):
                     out.add(_frame(target, callee, "skipped-callee"))
-                    out.update(_wrappers(target, facts.index))
         else:
             path = str(info.module.path)
             out.update(SplitFrame(path, line, line, name, "resume") for line in calls)
@@ -107,6 +112,82 @@ def _frames(function: str, breaks: dict[str, set[int]], callers: dict[str, set[s
 def _frame(info, name: str, kind: str) -> SplitFrame:
     first, end = info.derived(_SPAN, _code_span) or (info.lineno, info.lineno)
     return SplitFrame(str(info.module.path), first, end, name, kind)
+
+
+def _dynamo_traces(info, index) -> bool:
+    """Whether dynamo may take the function's frame at all: it leaves a frame alone when nothing in
+    it is torch (``has_tensor_in_frame``: no global bound to a torch module, no argument that is a
+    tensor, an nn.Module, or a plain list, tuple or dict holding one). Statically: a method of an
+    ``nn.Module``, a body that reads a torch global, or a parameter that may hold a tensor (not
+    annotated, ``*args``/``**kwargs``, or annotated with a type that names ``Tensor`` or
+    ``Module``); ``self`` of another class is an object dynamo does not look into."""
+    if info.cls is not None and index.is_nn_module(info.cls):
+        return True
+    globals_read, params = info.derived(_TORCH_FACTS, _torch_facts) or ((), ())
+    if any(_is_torch(info.module.resolve(name)) for name in globals_read):
+        return True
+    if info.cls is not None and params and not _is_static(info):
+        params = params[1:]  # self or cls: an instance of a class that is not a module
+    return any(names is None or any(_may_be_tensor(name, info.module, index) for name in names) for names in params)
+
+
+# Annotations that say a value holds no tensor (and the typing wrappers around them).
+_NO_TENSOR = {"int", "float", "bool", "str", "bytes", "complex", "None", "Optional", "Union", "Literal",
+              "typing.Optional", "typing.Union", "typing.Literal"}
+
+
+def _may_be_tensor(name: str, module, index) -> bool:
+    """A name in a parameter's annotation: a tensor or module, or a type that may hold one (an alias, a
+    container, a named tuple, an outside class), unless it is a plain scalar or a project class that
+    is neither a module nor a named tuple (an object dynamo does not look into)."""
+    if name in _NO_TENSOR:
+        return False
+    if "Tensor" in name or "Module" in name:
+        return True
+    klass = index.lookup_class(module.resolve(name))
+    return klass is None or index.is_nn_module(klass) or any("NamedTuple" in base for base in klass.bases)
+
+
+def _is_torch(qualified: str) -> bool:
+    return qualified == "torch" or qualified.startswith("torch.")
+
+
+def _is_static(info) -> bool:
+    return "staticmethod" in info.decorators
+
+
+def _torch_facts(node) -> tuple[tuple[str, ...], tuple[tuple[str, ...] | None, ...]]:
+    """(names the body reads and does not bind, as candidate globals; the dotted names in each parameter's
+    annotation, None for none and for ``*args``/``**kwargs``)."""
+    args = node.args
+    params = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    annotations = [_annotation_names(a.annotation) if a.annotation is not None else None for a in params]
+    annotations += [None for star in (args.vararg, args.kwarg) if star is not None]
+    bound = {a.arg for a in params} | {star.arg for star in (args.vararg, args.kwarg) if star is not None}
+    read = set()
+    for sub in walk_scope(node.body):
+        if isinstance(sub, ast.Name):
+            (read if isinstance(sub.ctx, ast.Load) else bound).add(sub.id)
+        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+            bound |= {(alias.asname or alias.name).split(".")[0] for alias in sub.names}
+    return tuple(sorted(read - bound)), tuple(annotations)
+
+
+def _annotation_names(annotation) -> tuple[str, ...] | None:
+    """The dotted names an annotation is made of (``Optional[torch.Tensor]``: Optional, torch.Tensor);
+    None for a string annotation or anything else it cannot read (then: may hold a tensor)."""
+    names = []
+    for sub in ast.walk(annotation):
+        if isinstance(sub, ast.Constant) and sub.value is not None:
+            return None
+        if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name):
+            names.append(f"{sub.value.id}.{sub.attr}")
+        elif isinstance(sub, ast.Name) and not any(isinstance(parent, ast.Attribute) and parent.value is sub
+                                                   for parent in ast.walk(annotation)):
+            names.append(sub.id)
+        elif isinstance(sub, ast.Constant):
+            names.append("None")
+    return tuple(names)
 
 
 def _wrappers(info, index) -> set[SplitFrame]:
@@ -133,6 +214,7 @@ def _ancestors(function: str, callers: dict[str, set[str]]) -> set[str]:
 
 
 _SPAN = "splits.span"
+_TORCH_FACTS = "splits.torch.2"
 _WRAPPERS = "splits.wrappers"
 
 

@@ -33,6 +33,10 @@ MODEL = textwrap.dedent('''\
         return x.cos()
 
 
+    def label(step: int) -> str:
+        return f"layer {step}"
+
+
     class Inner(nn.Module):
         def forward(self, x):
             n = x.sum().item()
@@ -77,8 +81,9 @@ MODEL = textwrap.dedent('''\
 
         def forward(self, x):
             x = self.norm(x)
-            for layer in self.layers:
+            for step, layer in enumerate(self.layers):
                 x = layer(x)
+                self.last = label(step)
             return helper(x)
 ''')
 _LINES = MODEL.splitlines()
@@ -98,6 +103,7 @@ BREAK = line_of("n = x.sum().item()")
 CALL_INNER = line_of("y = self.inner(x)")
 CALL_A = line_of("x = self.a(x)")
 CALL_IN_LOOP = line_of("x = layer(x)")
+LABEL = line_of("def label(step: int) -> str:")
 
 
 def _predicted(tmp_path) -> set[tuple[int, str]]:
@@ -118,6 +124,9 @@ def test_a_break_splits_off_the_functions_above_it_their_wrappers_and_the_resume
     # a frame of its own (Norm, helper and the layers), and it has no resumed frame.
     assert {(NORM, "skipped-callee"), (HELPER, "skipped-callee")} <= predicted
     assert (CALL_IN_LOOP, "resume") not in predicted
+    # ...but not `label`: nothing in its frame is torch (an int argument, no torch global), so dynamo
+    # leaves it alone
+    assert not any(line == LABEL for line, _ in predicted)
     # the roots themselves are not split off: they are frames whatever breaks
     assert not {line for line, _ in predicted} & {FLAT, LOOPED}
 
@@ -154,3 +163,4 @@ def test_the_predicted_frames_are_the_frames_dynamo_traces(tmp_path, model):
     # every frame dynamo traced below the compiled root, resumed frames too, is one the linter predicted
     missed = {(line, name) for line, name in below_root if not any(abs(line - p) <= 1 for p in predicted)}
     assert not missed, f"dynamo traced frames the linter did not predict: {sorted(missed)}"
+    assert not any(line == LABEL for line, _ in traced)  # and left alone the frame the linter leaves out
