@@ -61,10 +61,7 @@ def predict(facts: "ReachedFacts") -> dict[str, tuple[SplitFrame, ...]]:
     for finding in facts.findings:
         if is_break(finding):
             breaks.setdefault(finding.function, set()).add(finding.line)
-    callers: dict[str, set[str]] = {}
-    for caller, callees in facts.calls.items():
-        for callee in callees:
-            callers.setdefault(callee, set()).add(caller)
+    callers = callers_of(facts.calls)
     return {function: tuple(sorted(_frames(function, breaks, callers, facts), key=_order))
             for function in sorted(breaks)}
 
@@ -75,7 +72,7 @@ def _order(frame: SplitFrame) -> tuple:
 
 def _frames(function: str, breaks: dict[str, set[int]], callers: dict[str, set[str]],
             facts: "ReachedFacts") -> set[SplitFrame]:
-    on_path = _ancestors(function, callers)
+    on_path = reaching((function,), callers)
     out: set[SplitFrame] = set()
     for name in on_path:
         info = facts.function(name)
@@ -202,9 +199,18 @@ def _wrappers(info, index) -> set[SplitFrame]:
     return out
 
 
-def _ancestors(function: str, callers: dict[str, set[str]]) -> set[str]:
-    """``function`` and every function on a call path to it."""
-    out, stack = {function}, [function]
+def callers_of(calls: dict[str, set[str]]) -> dict[str, set[str]]:
+    """{function: the functions that call it}, from {function: the functions it calls}."""
+    callers: dict[str, set[str]] = {}
+    for caller, callees in calls.items():
+        for callee in callees:
+            callers.setdefault(callee, set()).add(caller)
+    return callers
+
+
+def reaching(targets, callers: dict[str, set[str]]) -> set[str]:
+    """``targets`` and every function on a call path to one of them."""
+    out, stack = set(targets), list(targets)
     while stack:
         for caller in callers.get(stack.pop(), ()):
             if caller not in out:

@@ -12,7 +12,7 @@ from typing import Iterable, NamedTuple
 
 from ..astwalk import walk, walk_scope
 from ..findings import Finding
-from ..splits import is_break, loop_and_try_bodies
+from ..splits import callers_of, is_break, loop_and_try_bodies, reaching
 from .base import Example, Rule
 from .reached import ReachedFacts
 
@@ -159,7 +159,7 @@ class Sampler(nn.Module):
         for finding in facts.findings:
             if is_break(finding):
                 breaking_lines.setdefault(finding.function, []).append(finding.line)
-        breaks_below = _reaching(set(breaking_lines), facts.calls)
+        breaks_below = reaching(breaking_lines, callers_of(facts.calls))
         seen: set[str] = set()
         wrapped: dict = {}  # one decorator serves many functions: its wrappers' comprehensions, found once
         for item in facts.reached:
@@ -254,21 +254,6 @@ def _flagged(spot: Spot, self_name: str | None, module, index) -> bool:
     holds = (self_name is not None and self_name in spot.names) or \
         any(module.resolve(name) in _TORCH_MODULES for name in spot.names)
     return holds and spot.proof is not None and all(_returns_iterable(call, module, index) for call in spot.proof)
-
-
-def _reaching(targets: set[str], calls: dict[str, set[str]]) -> set[str]:
-    """``targets`` and every function that calls one of them, directly or not."""
-    callers: dict[str, set[str]] = {}
-    for caller, callees in calls.items():
-        for callee in callees:
-            callers.setdefault(callee, set()).add(caller)
-    out, stack = set(targets), list(targets)
-    while stack:
-        for caller in callers.get(stack.pop(), ()):
-            if caller not in out:
-                out.add(caller)
-                stack.append(caller)
-    return out
 
 
 def _module_self(func, index) -> str | None:
