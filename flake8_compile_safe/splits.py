@@ -1,6 +1,6 @@
 """The frames a graph break splits a compiled model into: where dynamo compiles, and recompiles, on its own.
 
-Measured on torch 2.13 (docs/recall.md, "Frames a break splits"): when dynamo meets a graph break
+Measured on torch 2.13 (docs/recall.md, "Frames a break splits off"): when dynamo meets a graph break
 in a function it was inlining, it compiles the caller's frame up to the call, runs the call as a
 frame of its own (the callee is compiled on its own, and meets the break again), and resumes the
 caller in a new frame after the call. Where the call, or the break, lies inside a loop or a ``try``
@@ -27,7 +27,11 @@ from .astwalk import walk_scope
 if TYPE_CHECKING:
     from .rules.reached import ReachedFacts
 
+# Keys of the facts each def keeps in the cached summary (FunctionInfo.derived)
 _REGIONS = "splits.regions"
+_SPAN = "splits.span"
+_TORCH_FACTS = "splits.torch.2"
+_WRAPPERS = "splits.wrappers"
 
 
 @dataclass(frozen=True)
@@ -95,9 +99,9 @@ def _frames(function: str, breaks: dict[str, set[int]], callers: dict[str, set[s
                 if target is None:
                     continue
                 # no break below it: the callee runs inside its wrapper's frame, if it has one
-                wrappers = _wrappers(target, facts.index)
-                if wrappers:
-                    out.update(wrappers)
+                target_wrappers = _wrappers(target, facts.index)
+                if target_wrappers:
+                    out.update(target_wrappers)
                 elif _dynamo_traces(target, facts.index):
                     out.add(_frame(target, callee, "skipped-callee"))
         else:
@@ -217,11 +221,6 @@ def reaching(targets, callers: dict[str, set[str]]) -> set[str]:
                 out.add(caller)
                 stack.append(caller)
     return out
-
-
-_SPAN = "splits.span"
-_TORCH_FACTS = "splits.torch.2"
-_WRAPPERS = "splits.wrappers"
 
 
 def _code_span(node) -> tuple[int, int]:
