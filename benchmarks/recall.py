@@ -11,6 +11,9 @@ the linter's findings in process) and prints, per workload and in total:
   once ("repeating"): a line that recompiles once, on the prefill -> decode shape change, is
   absorbed by automatic dynamic shapes and costs one compile, while a repeating line costs one
   per step;
+* "rc+split": the recompile lines flagged, or in a frame the linter predicts a break dynamo reported
+  splits off (``flake8_compile_safe.splits``; docs/recall.md, "Frames a break splits off"), and
+  "split fr.": how many predicted frames whose code ran dynamo traced as frames of their own;
 * findings on executed lines (line coverage of the eager run) and how many of them neither a
   dynamo event nor a predicted CUDA-graph skip/re-record confirms, in the normal run or in the
   counterfactual run below (the headline; the normal run's own figure is printed beside it).
@@ -36,7 +39,7 @@ A counterfactual run that does not complete (the workload fails under the switch
 nothing: its "+expl." columns show "-" and the JSON says why. Its events still confirm findings,
 and so does the line dynamo raised at when it failed (a ``compile_error`` event).
 
-    python benchmarks/recall.py [--only FAMILY[:WORKLOAD] ...] [--json OUT] [--keep DIR [--reuse]]
+    python benchmarks/recall.py [--only FAMILY[:WORKLOAD] ...] [--json OUT] [--keep DIR [--reuse [--recheck]]]
                                 [--no-counterfactual]
 
 Needs the ``validate`` and ``recall`` extras (``pip install -e '.[validate,recall]'``). Takes about
