@@ -143,6 +143,8 @@ class _Flow:
                 return self.grown_in(expr.func.value)
             if dotted(expr.func) in _CATS and expr.args and isinstance(expr.args[0], (ast.List, ast.Tuple)):
                 for part in expr.args[0].elts:
+                    if _trimmed(part):
+                        continue  # `torch.cat([state[:, 1:], new])`: a sliding window, growth not proven
                     param = self.held(part)
                     if param is not None:
                         return param, source_of(expr)
@@ -197,12 +199,16 @@ class _Flow:
     def bind(self, target, value, weak: bool) -> None:
         if isinstance(target, ast.Name):
             self._bind_name(target.id, value, weak)
+        elif _item_of_name(target):
+            self._store_item(target.value.id, self.grown_in(value), self.outs_of(value))
         elif isinstance(target, (ast.Tuple, ast.List)):
             names = target.elts
             if isinstance(value, ast.Call) and not _same_size_call(value) and dotted(value.func) not in _CATS:
                 for i, elt in enumerate(names):
                     if isinstance(elt, ast.Name):
                         self._replace(elt.id, weak, outs=self.call_results(value, i))
+                    elif _item_of_name(elt):  # `out, caches[i] = layer(x, caches[i])`
+                        self._store_item(elt.value.id, None, self.call_results(value, i))
                 return
             if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(names):
                 for elt, part in zip(names, value.elts):
@@ -260,6 +266,12 @@ class _Flow:
             if isinstance(elt, ast.Name):
                 self._replace(elt.id, False, param=param)
 
+    def _store_item(self, container: str, grown, outs: list[Through]) -> None:
+        """``xs[i] = v``: the container now holds ``v`` too (as ``xs.append(v)`` would)."""
+        if grown is not None:
+            self.grown.setdefault(container, grown)
+        self._add_outs(container, list(outs))
+
     def container_call(self, call: ast.Call) -> None:
         """``xs.append(v)``, ``xs.extend(vs)``, ``xs.insert(i, v)``: the container now holds ``v``."""
         func = call.func
@@ -297,6 +309,21 @@ def _returned_parts(value) -> list[tuple[int | str, ast.expr]]:
             and all(k.arg for k in value.keywords):
         return [(k.arg, k.value) for k in value.keywords]
     return [(WHOLE, value)]
+
+
+def _item_of_name(target) -> bool:
+    """``xs[i]`` / ``xs["k"]`` as an assignment target: an item stored into the container ``xs``."""
+    return isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)
+
+
+def _trimmed(expr) -> bool:
+    """``state[..., k:]``, ``state[:, -n:]``, ``state[:, :n]``: a slice with a bound, so what is joined to it
+    may only replace what the slice dropped (a sliding window); an element (``past[0]``) is not trimmed."""
+    if not isinstance(expr, ast.Subscript):
+        return False
+    parts = expr.slice.elts if isinstance(expr.slice, ast.Tuple) else [expr.slice]
+    return any(isinstance(p, ast.Slice) and (p.lower is not None or p.upper is not None) for p in parts) \
+        or _trimmed(expr.value)
 
 
 def _joins_containers(expr) -> bool:

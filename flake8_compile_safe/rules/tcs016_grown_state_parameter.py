@@ -15,6 +15,10 @@ from .base import Example, Rule
 from .state_growth import FACT, WHOLE, GrownFacts, Through, grown_facts, optional_parameters
 
 
+SLIDING_WINDOW_NOTE = ("A state trimmed by a slice before the join is a sliding window: its size is not proven "
+                       "to grow (mambapy's MambaBlock.step has this shape; dynamo sees one size at every step).")
+
+
 class GrownStateParameter(Rule):
     code = "TCS016"
     name = "grown-state-parameter"
@@ -30,8 +34,10 @@ class GrownStateParameter(Rule):
         "element of a returned tuple, grown by `torch.cat` / `torch.concat` with something new: directly "
         "(`return out, torch.cat([past, new], 1)`), through the names, loops and containers it passes through "
         "(`for s, layer in zip(states, self.layers)`, `new_states.append(torch.cat([s, x], 1))`, "
-        "`presents = presents + (present,)`), or through the project functions it calls with it "
-        "(`out, states = self.encoder(x, states)`, followed as far as the calls go, as the walk resolved them). "
+        "`presents = presents + (present,)`, `x, caches[i] = layer(x, caches[i])`), or through the project "
+        "functions it calls with it (`out, states = self.encoder(x, states)`, followed as far as the calls go, as "
+        "the walk resolved them). A state trimmed by a slice before the join (`torch.cat([window[:, 1:], new])`, "
+        "a sliding window) is not counted as grown. "
         "A returned dict or output object counts when the key or field has the parameter's own name "
         "(`return Output(logits=y, cache=new)` for `cache`). That is a streaming or KV-cache state the caller "
         "passes back in on the next call, each time longer.")
@@ -99,6 +105,32 @@ class Block(torch.nn.Module):
         out, present = self.attn(x, layer_past=layer_past)
         return out, present
 '''),
+        Example('''\
+import torch
+from torch import nn
+
+
+class Layer(nn.Module):
+    def forward(self, x, cache=None):
+        if cache is not None:
+            cache = torch.cat([cache, x], dim=1)
+        else:
+            cache = x
+        return x * 2, cache
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([Layer(), Layer()])
+
+    def forward(self, x, caches=None):  # TCS016
+        if caches is None:
+            caches = [None] * len(self.layers)
+        for i, layer in enumerate(self.layers):
+            x, caches[i] = layer(x, caches[i])  # each layer's grown cache stored back into the list
+        return x, caches
+'''),
     )
     VALID = (
         Example('''\
@@ -141,6 +173,22 @@ class Attention(torch.nn.Module):
             scores += attn_mask  # arithmetic with the grown mask: the scores are no state handed back
         return scores, k
 ''', note="Adding a grown tensor to another is arithmetic; only joining tuples or lists carries the state."),
+        Example('''\
+import torch
+
+
+class ConvStep(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(8, 8, 4, groups=8)
+
+    def forward(self, x, window=None):
+        if window is None:
+            window = x.new_zeros(x.shape[0], 8, 3)
+        y = self.conv(torch.cat([window, x.unsqueeze(2)], dim=2))[:, :, -1]
+        window = torch.cat([window[:, :, 1:], x.unsqueeze(2)], dim=2)  # drops one, adds one
+        return y, window
+''', note=SLIDING_WINDOW_NOTE),
     )
 
     def check(self, stmt, ctx):
