@@ -18,9 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RECALL_FAMILIES = ("whisper", "timesfm", "x_transformers", "transformers", "llama_models", "moshi",
-                   "gluonts", "encodec", "rwkv", "litgpt", "bark")
+                   "gluonts", "encodec", "rwkv", "litgpt", "bark", "mambapy")
 # Families whose workload imports nothing but torch from outside the package (bark loads bark/model.py alone).
-TORCH_ONLY = {"bark"}
+TORCH_ONLY = {"bark", "mambapy"}
 
 
 @pytest.mark.parametrize("name", RECALL_FAMILIES)
