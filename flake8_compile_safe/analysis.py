@@ -252,7 +252,12 @@ def analyze_paths(paths: list[str | Path], root: str | Path | None = None,
             if finding_path == resolved or (resolved.is_dir() and resolved in finding_path.parents):
                 if not select or any(finding.code.startswith(code) for code in select):
                     results.append(finding)
-    unique = {(f.path, f.line, f.col, f.code): f for f in results}
+    return unique_sorted(results)
+
+
+def unique_sorted(findings) -> list[Finding]:
+    """One finding per (path, line, column, code), in that order."""
+    unique = {(f.path, f.line, f.col, f.code): f for f in findings}
     return sorted(unique.values(), key=lambda f: (f.path, f.line, f.col, f.code))
 
 

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from flake8_compile_safe.splits import SplitFrame
+from flake8_compile_safe.validate.crosscheck import findings_by_file, splits_by_file
 from flake8_compile_safe.validate.records import Event, ModeResult, RunResult
 from flake8_compile_safe.validate.split_check import check_splits
 
@@ -40,7 +41,7 @@ def _row(tmp_path, break_reported: bool):
 
 def test_a_reported_break_attributes_the_recompiles_in_the_frames_it_splits_off(tmp_path):
     row, findings, splits, run = _row(tmp_path, break_reported=True)
-    check_splits(row, findings, splits, run.path, run.executed)
+    check_splits(row, findings_by_file(findings, run.path), splits_by_file(splits, run.path), run.executed)
     assert [(e.line, e.split) for e in row.events if e.kind == "recompile"] == [(20, "callee"), (60, None),
                                                                                 (34, "resume")]
     assert row.recompile_recall.split == 2  # line 60: its predictor is not a break (a guard): nothing
@@ -51,5 +52,5 @@ def test_a_reported_break_attributes_the_recompiles_in_the_frames_it_splits_off(
 
 def test_a_break_dynamo_did_not_report_splits_nothing(tmp_path):
     row, findings, splits, run = _row(tmp_path, break_reported=False)
-    check_splits(row, findings, splits, run.path, run.executed)
+    check_splits(row, findings_by_file(findings, run.path), splits_by_file(splits, run.path), run.executed)
     assert all(e.split is None for e in row.events) and row.recompile_recall.split == 0 and row.split_frames == []

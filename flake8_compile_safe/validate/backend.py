@@ -18,10 +18,9 @@ generation: same graphs, same metadata, much faster).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
-from .dynamo_log import _last_stack_loc
+from .dynamo_log import _last_stack_loc, root_prefixes
 from .records import Event
 
 _MUTATING = ("setitem", "copy_", "index_put", "index_copy")
@@ -76,7 +75,7 @@ class RecordingBackend:
         self.on_graph = on_graph  # called with the number of graphs so far (progress)
         self.backend = backend
         self.device = device
-        self.roots = [os.path.join(os.path.abspath(r), "") for r in roots]
+        self.roots = root_prefixes(roots)
         self.graphs: list[GraphRecord] = []
         self.mutated: list[Event] = []
         self._gm = None

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from .aliases import closure_aliases
@@ -36,11 +37,10 @@ def lint_tree(path: str):
     """(findings under ``path``, their split-frame predictions, None), or (None, None, why the linter
     could not run). A fresh analysis: the fixer may have rewritten this tree since the last one."""
     try:
-        from ..analysis import split_frames
+        from ..analysis import split_frames, unique_sorted
 
         findings, splits = split_frames(path)
-        unique = {(f.path, f.line, f.col, f.code): f for f in findings}
-        return sorted(unique.values(), key=lambda f: (f.path, f.line, f.col, f.code)), splits, None
+        return unique_sorted(findings), splits, None
     except Exception as exc:  # noqa: BLE001 - validation goes on without the static column
         return None, None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
 
@@ -50,10 +50,26 @@ def findings_by_file(findings, root: str) -> dict[str, list]:
     base = Path(root).resolve()
     out: dict[str, list] = {}
     for finding in findings:
-        full = Path(finding.path).resolve()
-        if base in full.parents:
-            out.setdefault(str(full.relative_to(base)), []).append(finding)
+        rel = _relative(finding.path, base)
+        if rel is not None:
+            out.setdefault(rel, []).append(finding)
     return out
+
+
+def splits_by_file(splits: dict, root: str) -> dict[str, tuple]:
+    """The split-frame predictions (:func:`lint_tree`) with each frame's path relative to root (frames
+    outside it left out)."""
+    base = Path(root).resolve()
+    out = {}
+    for function, frames in splits.items():
+        inside = [(rel, frame) for frame in frames if (rel := _relative(frame.path, base)) is not None]
+        out[function] = tuple(replace(frame, path=rel) for rel, frame in inside)
+    return out
+
+
+def _relative(path: str, base: Path) -> str | None:
+    full = Path(path).resolve()
+    return str(full.relative_to(base)) if base in full.parents else None
 
 
 def _inside(event: Event) -> bool:
@@ -227,8 +243,9 @@ def crosscheck(run: RunResult, findings, splits: dict | None = None) -> None:
     with the linter's ``splits`` (:func:`lint_tree`), the split-frame columns too (:mod:`.split_check`)."""
     by_file = None if findings is None else findings_by_file(findings, run.path)
     aliases = closure_aliases(findings, run.path) if findings else {}
+    frames = splits_by_file(splits, run.path) if findings and splits else None
     for row in run.results:
         if row.mode != "eager":
             crosscheck_mode(row, by_file, run.executed, run.executed_spans, aliases)
-            if findings and splits:
-                check_splits(row, findings, splits, run.path, run.executed)
+            if frames:
+                check_splits(row, by_file, frames, run.executed)

@@ -84,6 +84,11 @@ def _first_line(text: str, skip: tuple[str, ...] = ()) -> str:
     return ""
 
 
+def root_prefixes(roots: list[str]) -> list[str]:
+    """Each root as an absolute path prefix ending in a separator (what :func:`_under` compares with)."""
+    return [os.path.join(os.path.abspath(r), "") for r in roots]
+
+
 def _under(path: str, roots: list[str]) -> bool:
     full = os.path.abspath(path)
     return any(full.startswith(r) for r in roots)
@@ -161,7 +166,7 @@ def _failing_guards(msg: str) -> list | None:
 def parse_frames(records, roots: list[str]) -> list[list]:
     """[file, line, name, times] of each frame under ``roots`` dynamo started tracing (a resume frame's
     line is where it resumes), in the order first seen; ``times`` counts every start (recompiles too)."""
-    roots = [os.path.join(os.path.abspath(r), "") for r in roots]
+    roots = root_prefixes(roots)
     seen: dict[tuple, list] = {}
     for name, level, msg in records:
         if name != _FRAME_LOGGER or "start tracing" not in msg:
@@ -175,7 +180,7 @@ def parse_frames(records, roots: list[str]) -> list[list]:
 
 def parse_events(records, roots: list[str]) -> tuple[list[Event], int]:
     """Dynamo's log records -> (events, one per occurrence; recompile-limit hits)."""
-    roots = [os.path.join(os.path.abspath(r), "") for r in roots]
+    roots = root_prefixes(roots)
     events: list[Event] = []
     limit_hits = 0
     recompile = None  # the recompile event made from the record just before, if any
@@ -205,7 +210,7 @@ def compile_error_event(exc: BaseException | None, roots: list[str]) -> Event | 
     the error comes from an op it ran on fake tensors (an unbacked int used as an index); the
     workload wraps that exception (``raise ... from``), so the chain of causes is searched.
     """
-    roots = [os.path.join(os.path.abspath(r), "") for r in roots]
+    roots = root_prefixes(roots)
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))

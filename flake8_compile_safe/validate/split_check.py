@@ -16,14 +16,15 @@ splits nothing. Then
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..splits import is_break
 from .records import BREAK_KINDS, FLAG_WINDOW, RECOMPILE_KINDS, ModeResult
 
 
-def check_splits(row: ModeResult, findings, splits: dict, root: str, executed: dict[str, list[int]]) -> None:
-    frames = active_frames(row, findings, splits, root)
+def check_splits(row: ModeResult, by_file_findings: dict[str, list], splits: dict,
+                 executed: dict[str, list[int]]) -> None:
+    """``by_file_findings`` and ``splits`` with paths relative to the tree (the cross-check's
+    ``findings_by_file`` and ``splits_by_file``)."""
+    frames = active_frames(row, by_file_findings, splits)
     by_file: dict[str, list] = {}
     for (rel, line), frame in frames.items():
         by_file.setdefault(rel, []).append((line, frame.kind))
@@ -52,28 +53,16 @@ def check_splits(row: ModeResult, findings, splits: dict, root: str, executed: d
             row.split_frames.append([rel, line, frame.kind, hit])
 
 
-def active_frames(row: ModeResult, findings, splits: dict, root: str) -> dict[tuple[str, int], object]:
-    """{(file relative to root, line): predicted frame} for the break findings dynamo confirmed here."""
-    base = Path(root).resolve()
+def active_frames(row: ModeResult, by_file_findings: dict[str, list], splits: dict) -> dict[tuple[str, int], object]:
+    """{(file, line): predicted frame} for the break findings dynamo confirmed here (relative paths)."""
     breaks: dict[str, list[int]] = {}
     for event in row.events:
         if event.kind in BREAK_KINDS and event.flagged:
             breaks.setdefault(event.file, []).append(event.line)
-    active = set()
-    for finding in findings:
-        rel = _relative(finding.path, base)
-        if rel is not None and is_break(finding) and \
-                any(abs(line - finding.line) <= FLAG_WINDOW for line in breaks.get(rel, ())):
-            active.add(finding.function)
+    active = {finding.function for rel, findings in by_file_findings.items() for finding in findings
+              if is_break(finding) and any(abs(line - finding.line) <= FLAG_WINDOW for line in breaks.get(rel, ()))}
     out: dict[tuple[str, int], object] = {}
     for function in sorted(active):
         for frame in splits.get(function, ()):
-            rel = _relative(frame.path, base)
-            if rel is not None:
-                out.setdefault((rel, frame.line), frame)
+            out.setdefault((frame.path, frame.line), frame)
     return out
-
-
-def _relative(path: str, base: Path) -> str | None:
-    full = Path(path).resolve()
-    return str(full.relative_to(base)) if base in full.parents else None
