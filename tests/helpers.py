@@ -82,3 +82,12 @@ def family_findings(name: str, code: str):
     found = [f for f in analyze_paths([tree / family.package], root=tree) if f.code == code]
     clear_cache()
     return tree, found
+
+
+def run_source_as_file(path: Path, text: str) -> dict:
+    """Write ``text`` to ``path`` and run it as that file, so that dynamo's records name it: its globals."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    namespace: dict = {}
+    exec(compile(text, str(path), "exec"), namespace)
+    return namespace

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from flake8_compile_safe.analysis import split_frames
-from helpers import write_project
+from helpers import run_source_as_file, write_project
 
 MODEL = textwrap.dedent('''\
     import functools
@@ -144,8 +144,7 @@ def test_the_predicted_frames_are_the_frames_dynamo_traces(tmp_path, model):
     from flake8_compile_safe.validate.dynamo_log import EventLog, parse_frames
 
     predicted = {line for line, _kind in _predicted(tmp_path)}
-    namespace = {}
-    exec(compile(MODEL, str(tmp_path / "m.py"), "exec"), namespace)
+    namespace = run_source_as_file(tmp_path / "m.py", MODEL)
     torch._dynamo.reset()
     log = EventLog().install(torch)
     try:

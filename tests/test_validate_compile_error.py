@@ -4,6 +4,8 @@ import textwrap
 
 import pytest
 
+from helpers import run_source_as_file
+
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch", reason="needs torch (pip install flake8-compile-safe[validate])")
 
@@ -35,11 +37,7 @@ def test_the_line_dynamo_raised_at_is_an_event(tmp_path):
     from flake8_compile_safe.validate.harness import aggregate
     from flake8_compile_safe.validate.workload import Workload, WorkloadError
 
-    src = tmp_path / "pkg" / "cache.py"
-    src.parent.mkdir()
-    src.write_text(SOURCE)
-    namespace = {}
-    exec(compile(SOURCE, str(src), "exec"), namespace)
+    namespace = run_source_as_file(tmp_path / "pkg" / "cache.py", SOURCE)
     torch._dynamo.reset()
     compiled = torch.compile(namespace["step"], backend="eager")
     workload = Workload("test", None, lambda _: compiled(namespace["Cache"](), torch.zeros(1)))

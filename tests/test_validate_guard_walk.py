@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from helpers import FakeFinding
+from helpers import FakeFinding, run_source_as_file
 
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch", reason="needs torch (pip install flake8-compile-safe[validate])")
@@ -38,11 +38,7 @@ def _recompiles(tmp_path):
     from flake8_compile_safe.validate.harness import aggregate
     from flake8_compile_safe.validate.records import Event
 
-    src = tmp_path / "pkg" / "lazy.py"
-    src.parent.mkdir()
-    src.write_text(SOURCE)
-    namespace = {}
-    exec(compile(SOURCE, str(src), "exec"), namespace)
+    namespace = run_source_as_file(tmp_path / "pkg" / "lazy.py", SOURCE)
     torch._dynamo.reset()
     log = EventLog().install(torch)
     walk = FailingGuards(log, [str(tmp_path)]).install()

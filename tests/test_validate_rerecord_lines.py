@@ -4,14 +4,15 @@ import textwrap
 
 import pytest
 
+from helpers import run_source_as_file
+
 torch = pytest.importorskip("torch")
 
 
 def test_rerecord_lists_the_lines_the_varying_number_reaches(tmp_path):
     from flake8_compile_safe.validate.backend import RecordingBackend
 
-    src = tmp_path / "m.py"
-    src.write_text(textwrap.dedent('''\
+    namespace = run_source_as_file(tmp_path / "m.py", textwrap.dedent('''\
         import torch
 
 
@@ -21,8 +22,6 @@ def test_rerecord_lists_the_lines_the_varying_number_reaches(tmp_path):
             y = x[:, start:]
             return y.sum() + x.sum()
     '''))
-    namespace = {}
-    exec(compile(src.read_text(), str(src), "exec"), namespace)
     torch._dynamo.reset()
     backend = RecordingBackend("default", "analysis", "cpu", [str(tmp_path)])
     compiled = torch.compile(namespace["step"], backend=backend)
